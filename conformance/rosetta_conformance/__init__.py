@@ -1,0 +1,1 @@
+"""Black-box SageMaker contract conformance suite."""

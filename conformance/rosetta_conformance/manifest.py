@@ -1,0 +1,191 @@
+"""The per-image manifest (TOML): the model-specific inputs a black-box check cannot guess.
+
+Paths are relative to the manifest file. Example (examples/iris/python/conformance.toml)::
+
+    [training]
+    channels = { train = "../data/train.csv" }      # file or directory per channel
+    hyperparameters = { n_estimators = 20, target = "species" }
+    bad_hyperparameters = { n_estimators = "abc" }  # optional: one more failure path (T-16/T-17)
+
+    [training.sigterm]                              # T-21: make training run long enough to stop
+    hyperparameters = { n_estimators = 5000 }
+    repeat = 20                                     # optional: repeat CSV rows of each channel file
+    delay = 1.0                                     # seconds before SIGTERM
+    timeout = 30                                    # seconds allowed to exit after SIGTERM
+
+    [[serving.payloads]]
+    content_type = "text/csv"
+    file = "../data/test_features.csv"              # or body = "..."
+    records = 30                                    # expected number of output records
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ManifestError(ValueError):
+    """The manifest is malformed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    content_type: str
+    body: bytes
+    records: int
+
+
+@dataclass(frozen=True)
+class SigtermSpec:
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    repeat: int = 1
+    delay: float = 1.0
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Training:
+    channels: dict[str, Path]
+    hyperparameters: dict[str, Any]
+    bad_hyperparameters: dict[str, Any] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float = 600.0
+    sigterm: SigtermSpec = field(default_factory=SigtermSpec)
+
+
+@dataclass(frozen=True)
+class Serving:
+    payloads: list[Payload]
+    env: dict[str, str] = field(default_factory=dict)
+    ready_timeout: float = 240.0
+    #: a body that must be rejected with 400 for each content type (defaults below)
+    bad_payloads: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path | None
+    training: Training | None
+    serving: Serving
+    image: str | None = None
+    expected_failures: Path | None = None
+    toolkit_env_file: str | None = None
+
+    def payload(self, content_type: str) -> Payload | None:
+        return next((p for p in self.serving.payloads if p.content_type == content_type), None)
+
+    @property
+    def csv(self) -> Payload | None:
+        return self.payload("text/csv")
+
+
+DEFAULT_BAD = {
+    "text/csv": b"1,2,3\nnot-a-number,x\n",
+    "application/json": b'{"instances": [[1, 2',
+    "application/jsonlines": b"[1, 2\n",
+}
+
+
+def _table(doc: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise ManifestError(f"{where}{key}: expected a table")
+    return value
+
+
+def _str_map(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ManifestError(f"{where}: expected a table")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def load(path: Path | str | None) -> Manifest:
+    """Read a manifest; ``None`` gives an empty one (serving clauses need ``--model-dir``)."""
+    if path is None:
+        return Manifest(None, None, Serving(payloads=[]))
+    path = Path(path).resolve()
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ManifestError(f"{path}: {exc}") from exc
+    base = path.parent
+
+    def rel(p: str) -> Path:
+        full = (base / p).resolve()
+        if not full.exists():
+            raise ManifestError(f"{path}: {p!r} does not exist (paths are relative to the manifest)")
+        return full
+
+    training = None
+    tr = _table(doc, "training", "")
+    if tr:
+        channels = {str(k): rel(str(v)) for k, v in _table(tr, "channels", "training.").items()}
+        if not channels:
+            raise ManifestError("training.channels: at least one channel is needed")
+        st = _table(tr, "sigterm", "training.")
+        bad = tr.get("bad_hyperparameters")
+        training = Training(
+            channels=channels,
+            hyperparameters=dict(_table(tr, "hyperparameters", "training.")),
+            bad_hyperparameters=dict(bad) if isinstance(bad, dict) else None,
+            env=_str_map(tr.get("env", {}), "training.env"),
+            timeout=float(tr.get("timeout", 600)),
+            sigterm=SigtermSpec(
+                hyperparameters=dict(_table(st, "hyperparameters", "training.sigterm.")),
+                repeat=int(st.get("repeat", 1)),
+                delay=float(st.get("delay", 1.0)),
+                timeout=float(st.get("timeout", 30.0)),
+            ),
+        )
+    sv = _table(doc, "serving", "")
+    payloads = []
+    for i, p in enumerate(sv.get("payloads", [])):
+        where = f"serving.payloads[{i}]"
+        if not isinstance(p, dict) or "content_type" not in p or "records" not in p:
+            raise ManifestError(f"{where}: needs content_type, records and file or body")
+        if "file" in p:
+            body = rel(str(p["file"])).read_bytes()
+        elif "body" in p:
+            body = str(p["body"]).encode()
+        else:
+            raise ManifestError(f"{where}: needs file or body")
+        payloads.append(Payload(str(p["content_type"]), body, int(p["records"])))
+    bad = {str(k): str(v).encode() for k, v in _table(sv, "bad_payloads", "serving.").items()}
+    serving = Serving(
+        payloads=payloads,
+        env=_str_map(sv.get("env", {}), "serving.env"),
+        ready_timeout=float(sv.get("ready_timeout", 240)),
+        bad_payloads={**DEFAULT_BAD, **bad},
+    )
+    ef = doc.get("expected_failures")
+    expected = rel(str(ef)) if ef else (base / "expected-failures.toml")
+    tk = _table(doc, "toolkit", "")
+    return Manifest(
+        path=path,
+        training=training,
+        serving=serving,
+        image=doc.get("image"),
+        expected_failures=expected if expected.exists() else None,
+        toolkit_env_file=tk.get("env_file"),
+    )
+
+
+def load_expected_failures(path: Path | None) -> dict[str, str]:
+    """``{clause: reason}`` from an expected-failures file::
+
+        [expected-failures]
+        "S-16" = "returns 500 for an unsupported Content-Type (inference-toolkit behaviour)"
+    """
+    if path is None:
+        return {}
+    try:
+        doc = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ManifestError(f"{path}: {exc}") from exc
+    table = doc.get("expected-failures", {})
+    if not isinstance(table, dict) or not all(isinstance(v, str) and v.strip() for v in table.values()):
+        raise ManifestError(f"{path}: [expected-failures] maps clause IDs to a non-empty reason")
+    return {str(k): str(v) for k, v in table.items()}

@@ -1,0 +1,290 @@
+"""Declare a mixed-language pipeline in Python; compile it to the SageMaker SDK's own objects.
+
+Every method returns a small handle around the SDK step it built (``handle.step``), so users can
+pass SDK properties around, add their own SDK steps with :meth:`Pipeline.add`, or take the SDK
+``Pipeline`` itself from :meth:`Pipeline.sdk_pipeline`. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rosetta_orchestrator.sdk import DEFAULT_ROLE, sdk, session
+
+#: how a processing script is started, by file extension (the Rosetta images ship these)
+INTERPRETERS: dict[str, list[str]] = {".py": ["python3"], ".r": ["Rscript"], ".jl": ["julia"]}
+PROCESSING = "/opt/ml/processing"
+DEFAULT_INSTANCE = "ml.m5.large"
+
+Value = Any  # a plain value or an SDK PipelineVariable (parameter, property, Join, …)
+
+
+def runtime_of(image: str) -> str:
+    """Best guess of a Rosetta runtime from an image name (for graphs and tables)."""
+    name = image.rsplit("/", 1)[-1].split(":")[0].lower()
+    for runtime in ("python", "julia"):
+        if runtime in name:
+            return runtime
+    if name == "r" or name.endswith("-r") or name.startswith("r-") or "-r-" in name:
+        return "r"
+    return "other"
+
+
+@dataclass
+class StepHandle:
+    """A built SDK step plus what Rosetta knows about it."""
+
+    name: str
+    step: Any
+    image: Value
+    runtime: str
+
+    @property
+    def properties(self) -> Any:
+        return self.step.properties
+
+
+@dataclass
+class ProcessingHandle(StepHandle):
+    def output(self, name: str) -> Any:
+        """The S3 URI of a named output (a step property: creates the dependency)."""
+        return self.step.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+
+@dataclass
+class TrainingHandle(StepHandle):
+    @property
+    def model_data(self) -> Any:
+        """``s3://…/model.tar.gz`` of the trained model (T-14)."""
+        return self.step.properties.ModelArtifacts.S3ModelArtifacts
+
+
+@dataclass
+class ModelHandle(StepHandle):
+    @property
+    def model_name(self) -> Any:
+        return self.step.properties.ModelName
+
+
+@dataclass
+class TransformHandle(StepHandle):
+    @property
+    def output(self) -> Any:
+        """The S3 prefix holding ``<input file>.out`` for every input file (B-10)."""
+        return self.step.properties.TransformOutput.S3OutputPath
+
+
+@dataclass
+class Pipeline:
+    """A SageMaker Pipeline whose steps may run images of different Rosetta runtimes.
+
+    ``bucket`` is the S3 bucket for code, data and artifacts (locally: a folder); it is also the
+    SDK's default bucket, so the SDK never asks STS for the account.
+    """
+
+    name: str
+    bucket: str = "rosetta-artifacts"
+    role: str = DEFAULT_ROLE
+    instance_type: str = DEFAULT_INSTANCE
+    description: str = ""
+    steps: list[StepHandle] = field(default_factory=list)
+    parameters: list[Any] = field(default_factory=list)
+    #: local files to put at these S3 URIs before a run (code and seed data)
+    assets: dict[str, Path] = field(default_factory=dict)
+    _session: Any = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            self._session = session(self.bucket)
+        return self._session
+
+    def use_session(self, sess: Any) -> None:
+        """Build steps against another SDK session (e.g. one talking to moto or AWS)."""
+        self._session = sess
+
+    def s3(self, *parts: Value) -> Any:
+        """``s3://bucket/<pipeline>/<parts…>``; a ``Join`` when a part is a pipeline variable."""
+        values = [f"s3://{self.bucket}", self.name, *parts]
+        if all(isinstance(v, str) for v in values):
+            return "/".join(values)
+        return sdk().Join(on="/", values=values)
+
+    def run_prefix(self, step: str, *parts: str) -> Any:
+        """A per-execution output prefix, so runs never overwrite each other."""
+        return self.s3("runs", sdk().ExecutionVariables.PIPELINE_EXECUTION_ID, step, *parts)
+
+    def upload(self, local: str | Path, key: str | None = None) -> str:
+        """Declare a local file or folder that the pipeline reads from S3; returns its S3 URI.
+
+        Uploaded by ``rosetta pipeline upsert`` and staged by the local runner. The key holds a
+        content hash, so an edited file never reuses a stale object.
+        """
+        path = Path(local).resolve()
+        if not path.exists():
+            raise FileNotFoundError(f"pipeline asset {path} does not exist")
+        digest = _digest(path)
+        uri = self.s3("assets", key or f"{path.stem}-{digest}", *([path.name] if path.is_file() else []))
+        self.assets[uri] = path
+        return str(uri)
+
+    def parameter(self, name: str, default: str | int | float | bool) -> Any:
+        """A pipeline parameter; its type follows the default's type."""
+        s = sdk()
+        cls = (s.ParameterBoolean if isinstance(default, bool) else s.ParameterInteger
+               if isinstance(default, int) else s.ParameterFloat if isinstance(default, float)
+               else s.ParameterString)
+        param = cls(name=name, default_value=default)
+        self.parameters.append(param)
+        return param
+
+    def add(self, step: Any, *, image: Value = "", runtime: str | None = None) -> StepHandle:
+        """Add any SDK step (a user's own ``TrainingStep``, ``ConditionStep``…)."""
+        handle = StepHandle(step.name, step, image, runtime or (runtime_of(image) if isinstance(image, str)
+                                                                  else "other"))
+        return self._keep(handle)
+
+    def _keep(self, handle: StepHandle) -> Any:
+        if any(h.name == handle.name for h in self.steps):
+            raise ValueError(f"duplicate step name {handle.name!r}")
+        self.steps.append(handle)
+        return handle
+
+    def _runtime(self, image: Value, runtime: str | None) -> str:
+        if runtime:
+            return runtime
+        if isinstance(image, str):
+            return runtime_of(image)
+        default = getattr(image, "default_value", None)
+        return runtime_of(default) if isinstance(default, str) else "other"
+
+    # -- step types -------------------------------------------------------------------------
+    def processing(self, name: str, *, image: Value, code: str | Path | None = None,
+                   entrypoint: Sequence[Value] | None = None, inputs: Mapping[str, Value] | None = None,
+                   outputs: Sequence[str] = (), arguments: Sequence[Value] = (),
+                   env: Mapping[str, Value] | None = None, runtime: str | None = None,
+                   property_files: Sequence[Any] = (), depends_on: Sequence[Any] = ()) -> ProcessingHandle:
+        """A processing job: ``inputs`` land in ``/opt/ml/processing/input/<name>``, ``outputs`` are
+        collected from ``/opt/ml/processing/output/<name>``; ``code`` (a .py, .R or .jl file)
+        is shipped as input ``code`` and started with the matching interpreter."""
+        s = sdk()
+        proc_inputs = [_proc_input(ch, uri, f"{PROCESSING}/input/{ch}") for ch, uri in (inputs or {}).items()]
+        if code is not None:
+            script = Path(code).resolve()
+            proc_inputs.append(_proc_input("code", self.upload(script), f"{PROCESSING}/input/code"))
+            interpreter = INTERPRETERS.get(script.suffix.lower())
+            if entrypoint is None:
+                if interpreter is None:
+                    raise ValueError(f"{name}: no interpreter known for {script.name}; pass entrypoint=")
+                entrypoint = [*interpreter, f"{PROCESSING}/input/code/{script.name}"]
+        if not entrypoint:
+            raise ValueError(f"{name}: give code= or entrypoint=")
+        proc_outputs = [s.ProcessingOutput(output_name=o, s3_output=s.ProcessingS3Output(
+            s3_uri=self.run_prefix(name, o), local_path=f"{PROCESSING}/output/{o}", s3_upload_mode="EndOfJob"))
+            for o in outputs]
+        processor = s.Processor(role=self.role, image_uri=image, instance_count=1,
+                                instance_type=self.instance_type, entrypoint=list(entrypoint),
+                                env=dict(env or {}) or None, sagemaker_session=self.session,
+                                base_job_name=_job_base(name))
+        args = processor.run(inputs=proc_inputs, outputs=proc_outputs,
+                             arguments=[_as_str(a) for a in arguments] or None)
+        step = s.ProcessingStep(name=name, step_args=args, property_files=list(property_files) or None,
+                                depends_on=list(depends_on) or None)
+        return self._keep(ProcessingHandle(name, step, image, self._runtime(image, runtime)))
+
+    def training(self, name: str, *, image: Value, inputs: Mapping[str, Value],
+                 hyperparameters: Mapping[str, Value] | None = None, env: Mapping[str, Value] | None = None,
+                 content_type: str = "text/csv", max_runtime: int = 3600, runtime: str | None = None,
+                 depends_on: Sequence[Any] = ()) -> TrainingHandle:
+        """A training job (``IMAGE train``); every hyperparameter is sent as a string (T-02)."""
+        s = sdk()
+        trainer = s.ModelTrainer(
+            training_image=image, role=self.role, sagemaker_session=self.session, base_job_name=_job_base(name),
+            compute=s.Compute(instance_type=self.instance_type, instance_count=1),
+            output_data_config=s.OutputDataConfig(s3_output_path=self.run_prefix(name)),
+            stopping_condition=s.StoppingCondition(max_runtime_in_seconds=max_runtime),
+            hyperparameters={k: _as_str(v) for k, v in (hyperparameters or {}).items()},
+            environment=dict(env or {}) or None)
+        channels = [s.InputData(channel_name=ch, data_source=uri, content_type=content_type)
+                    for ch, uri in inputs.items()]
+        step = s.TrainingStep(name=name, step_args=trainer.train(input_data_config=channels),
+                              depends_on=list(depends_on) or None)
+        return self._keep(TrainingHandle(name, step, image, self._runtime(image, runtime)))
+
+    def model(self, name: str, *, model_data: Value, image: Value | None = None,
+              trained_by: TrainingHandle | None = None, env: Mapping[str, str] | None = None,
+              runtime: str | None = None) -> ModelHandle:
+        """A SageMaker Model (``IMAGE serve`` + ``model.tar.gz``); image defaults to the trainer's."""
+        s = sdk()
+        image = image if image is not None else (trained_by.image if trained_by else None)
+        if image is None:
+            raise ValueError(f"{name}: give image= or trained_by=")
+        builder = s.ModelBuilder(image_uri=image, s3_model_data_url=model_data, sagemaker_session=self.session,
+                                 role_arn=self.role, env_vars=dict(env or {}))
+        step = s.ModelStep(name=name, step_args=builder.build())
+        return self._keep(ModelHandle(name, step, image, self._runtime(image, runtime)))
+
+    def transform(self, name: str, *, model: ModelHandle, data: Value, content_type: str = "text/csv",
+                  split_type: str = "Line", strategy: str = "MultiRecord", max_payload_mb: int | None = None,
+                  max_concurrent: int | None = None, assemble_with: str | None = "Line",
+                  accept: str | None = None, env: Mapping[str, str] | None = None) -> TransformHandle:
+        """A batch transform of every file under ``data`` with ``model`` (B-01…B-10)."""
+        s = sdk()
+        transformer = s.Transformer(
+            model_name=model.model_name, instance_count=1, instance_type=self.instance_type,
+            strategy=strategy, assemble_with=assemble_with, output_path=self.run_prefix(name),
+            accept=accept, max_payload=max_payload_mb, max_concurrent_transforms=max_concurrent,
+            env=dict(env or {}) or None, sagemaker_session=self.session, base_transform_job_name=_job_base(name))
+        step = s.TransformStep(name=name, step_args=transformer.transform(
+            data=data, content_type=content_type, split_type=split_type))
+        return self._keep(TransformHandle(name, step, model.image, model.runtime))
+
+    # -- output -----------------------------------------------------------------------------
+    def sdk_pipeline(self) -> Any:
+        """The SDK ``Pipeline`` (what ``upsert``/``start`` send to SageMaker)."""
+        return sdk().Pipeline(name=self.name, parameters=list(self.parameters),
+                              steps=[h.step for h in self.steps], sagemaker_session=self.session)
+
+    def definition(self) -> str:
+        """The pipeline definition JSON, exactly as the SDK produces it."""
+        return str(self.sdk_pipeline().definition())
+
+    def definition_dict(self) -> dict[str, Any]:
+        return dict(json.loads(self.definition()))
+
+    def runtimes(self) -> dict[str, str]:
+        return {h.name: h.runtime for h in self.steps}
+
+
+def _proc_input(name: str, uri: Value, local_path: str) -> Any:
+    s = sdk()
+    return s.ProcessingInput(input_name=name, s3_input=s.ProcessingS3Input(
+        s3_uri=uri, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File"))
+
+
+def _as_str(value: Value) -> Any:
+    """Strings stay; pipeline variables become ``Std:Join`` strings; other values ``str()``."""
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "to_string"):
+        return value.to_string()
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def _job_base(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)[:40].strip("-") or "step"
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(str(f.relative_to(path.parent if path.is_file() else path)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]

@@ -1,0 +1,5 @@
+"""Run a pipeline definition locally with the Docker engine (``rosetta pipeline run --local``)."""
+
+from rosetta_orchestrator.local.runner import LocalRunner, RunResult, StepFailed, StepResult
+
+__all__ = ["LocalRunner", "RunResult", "StepFailed", "StepResult"]

@@ -1,0 +1,46 @@
+"""The training toolkit's ``SM_*`` environment, for user code that expects it (E-01..E-11, C-07)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from rosetta_runtime.paths import Paths
+
+
+def _dump(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def toolkit_env(paths: Paths, hyperparameters: Mapping[str, Any], channels: list[str],
+                resource: Mapping[str, Any], data_config: Mapping[str, Any]) -> dict[str, str]:
+    """The variables, valued as sagemaker-training-toolkit writes them (strings; JSON for the rest)."""
+    hps = {k: v for k, v in hyperparameters.items() if not k.startswith("sagemaker_")}
+    env: dict[str, Any] = {
+        "SM_MODEL_DIR": str(paths.model_dir),
+        "SM_CHANNELS": sorted(channels),
+        "SM_HPS": hps,
+        "SM_OUTPUT_DATA_DIR": str(paths.output_data_dir),
+        "SM_OUTPUT_DIR": str(paths.output_dir),
+        "SM_OUTPUT_INTERMEDIATE_DIR": str(paths.output_dir / "intermediate"),
+        "SM_INPUT_DIR": str(paths.input_dir),
+        "SM_INPUT_CONFIG_DIR": str(paths.config_dir),
+        "SM_NUM_CPUS": os.cpu_count() or 1,
+        "SM_NUM_GPUS": 0,
+        "SM_HOSTS": list(resource.get("hosts", [])),
+        "SM_CURRENT_HOST": resource.get("current_host", ""),
+        "SM_NETWORK_INTERFACE_NAME": resource.get("network_interface_name", "eth0"),
+        "SM_RESOURCE_CONFIG": dict(resource),
+        "SM_INPUT_DATA_CONFIG": dict(data_config),
+    }
+    for ch in channels:
+        env[f"SM_CHANNEL_{ch.upper()}"] = str(paths.data_dir / ch)
+    for key, value in hps.items():
+        env[f"SM_HP_{key.upper()}"] = value
+    return {k: _dump(v) for k, v in env.items()}

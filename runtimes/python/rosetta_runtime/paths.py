@@ -1,0 +1,133 @@
+"""Paths and environment: where SageMaker puts things and what the platform tells us (T-01..T-07, S-04).
+
+Every other module reads configuration from here, so the runtime can run in-process on a
+temporary ``/opt/ml`` (``ROSETTA_ML_ROOT``) in tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1024 * 1024
+#: SageMaker's real-time payload limit; the server never accepts less (S-12).
+MIN_PAYLOAD_MB = 6
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    raw = _env(name).lower()
+    return default if not raw else raw in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The ``/opt/ml`` layout (rooted at ``ROSETTA_ML_ROOT`` for tests)."""
+
+    root: Path
+    model_dir: Path
+    code_dir: Path
+    program: str
+
+    @classmethod
+    def from_env(cls, program_default: str = "model.py") -> Paths:
+        root = Path(_env("ROSETTA_ML_ROOT", "/opt/ml"))
+        return cls(
+            root=root,
+            model_dir=Path(_env("ROSETTA_MODEL_DIR") or root / "model"),
+            code_dir=Path(_env("ROSETTA_CODE_DIR", "/opt/program")),
+            program=_env("ROSETTA_PROGRAM") or _env("SAGEMAKER_PROGRAM") or program_default,
+        )
+
+    @property
+    def input_dir(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.input_dir / "config"
+
+    @property
+    def hyperparameters(self) -> Path:
+        return self.config_dir / "hyperparameters.json"
+
+    @property
+    def inputdataconfig(self) -> Path:
+        return self.config_dir / "inputdataconfig.json"
+
+    @property
+    def resourceconfig(self) -> Path:
+        return self.config_dir / "resourceconfig.json"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.input_dir / "data"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def output_data_dir(self) -> Path:
+        return self.output_dir / "data"
+
+    @property
+    def failure(self) -> Path:
+        return self.output_dir / "failure"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def user_file(self) -> Path:
+        return self.code_dir / self.program
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """Serving configuration from SageMaker's own variables (S-04, S-12, B-02, B-03)."""
+
+    port: int
+    workers: int
+    max_payload_mb: int
+    default_accept: str
+    csv_header: bool
+    batch: bool
+    batch_strategy: str
+    max_concurrent_transforms: int
+    timeout: int
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_payload_mb * MIB
+
+    @classmethod
+    def from_env(cls) -> ServingSettings:
+        workers = _env_int("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1)
+        payload = max(_env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", MIN_PAYLOAD_MB), MIN_PAYLOAD_MB)
+        strategy = _env("SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD").upper().replace("MULTIRECORD", "MULTI_RECORD")
+        strategy = strategy.replace("SINGLERECORD", "SINGLE_RECORD")
+        return cls(
+            port=_env_int("SAGEMAKER_BIND_TO_PORT", 8080),
+            workers=max(1, workers),
+            max_payload_mb=payload,
+            default_accept=_env("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
+            csv_header=_env_bool("ROSETTA_CSV_HEADER"),
+            batch=_env_bool("SAGEMAKER_BATCH"),
+            batch_strategy=strategy if strategy in {"MULTI_RECORD", "SINGLE_RECORD"} else "MULTI_RECORD",
+            max_concurrent_transforms=_env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", max(1, workers)),
+            timeout=max(60, _env_int("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60)),
+        )

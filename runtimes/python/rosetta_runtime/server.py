@@ -1,0 +1,181 @@
+"""``serve``: load once, warm up, then fork workers on one listening socket (S-04..S-13).
+
+1. Bind ``0.0.0.0:$SAGEMAKER_BIND_TO_PORT`` with TCP_NODELAY (Linux copies it to accepted
+   sockets: no 40 ms Nagle/delayed-ACK stall, uvicorn#3149).
+2. While the model loads, a separate *process* answers every request ``503 model is loading``
+   within milliseconds (S-09) — a process, because a model load may hold the GIL for seconds.
+3. Load the model and run one warm-up prediction, then fork ``SAGEMAKER_MODEL_SERVER_WORKERS``
+   uvicorn workers that share the loaded model copy-on-write (like gunicorn ``--preload``):
+   every worker is ready the moment it exists, so ``/ping`` 200 is never a lie.
+4. A dead worker is re-forked from the loaded parent. SIGTERM: workers stop accepting,
+   finish in-flight requests and exit; the parent exits within 30 s (S-13).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from rosetta_runtime.adapter import ModelAdapter, load_adapter
+from rosetta_runtime.errors import RosettaError
+from rosetta_runtime.paths import Paths, ServingSettings
+
+log = logging.getLogger("rosetta.server")
+
+GRACE_SECONDS = 25  # SageMaker kills 30 s after SIGTERM
+LOADING_REPLY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 b"Content-Length: 17\r\nConnection: close\r\n\r\nmodel is loading\n")
+
+
+def bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("0.0.0.0", port))  # S-05: all interfaces, not loopback
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _loading_responder(sock: socket.socket) -> None:
+    """Child process: answer 503 to anything until killed."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    while True:
+        conn, _ = sock.accept()
+        conn.settimeout(1.0)
+        try:
+            conn.recv(65536)
+            conn.sendall(LOADING_REPLY)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+def start_loading_responder(sock: socket.socket) -> int:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _loading_responder(sock)
+        finally:
+            os._exit(0)
+    return pid
+
+
+def warm_up(adapter: ModelAdapter) -> None:
+    """One prediction through the model so the first real request pays no first-call cost."""
+    sample = adapter.sample()
+    if sample is None:
+        log.info("no warm-up sample (n_features unknown); skipping warm-up")
+        return
+    t0 = time.perf_counter()
+    adapter.predict(sample)
+    log.info("warm-up prediction took %.1f ms", (time.perf_counter() - t0) * 1e3)
+
+
+def _worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings) -> None:
+    import uvicorn
+
+    from rosetta_runtime.app import App
+    from rosetta_runtime.routes import Service
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    config = uvicorn.Config(
+        App(Service(adapter, settings)), loop="uvloop", http="httptools", lifespan="off",
+        access_log=False, log_level="warning", timeout_keep_alive=75,
+        timeout_graceful_shutdown=GRACE_SECONDS, h11_max_incomplete_event_size=64 * 1024,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+class _Shutdown(Exception):
+    pass
+
+
+def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
+    raise _Shutdown()
+
+
+def run() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    settings = ServingSettings.from_env()
+    paths = Paths.from_env()
+    sock = bind(settings.port)
+    log.info("listening on 0.0.0.0:%d, loading model from %s", settings.port, paths.model_dir)
+    responder = start_loading_responder(sock)
+    signal.signal(signal.SIGTERM, _raise_shutdown)
+    try:
+        t0 = time.perf_counter()
+        adapter = load_adapter()
+        adapter.load(Path(paths.model_dir))
+        warm_up(adapter)
+        log.info("model ready in %.2f s; starting %d workers", time.perf_counter() - t0, settings.workers)
+    except _Shutdown:
+        os.kill(responder, signal.SIGKILL)
+        return 0
+    except (RosettaError, Exception) as exc:  # a missing/corrupt model must not serve 503 forever
+        os.kill(responder, signal.SIGKILL)
+        kind = getattr(exc, "kind", type(exc).__name__)
+        print(f"rosetta: cannot serve: {kind}: {exc}", file=sys.stderr, flush=True)
+        log.debug("load failure", exc_info=exc)
+        return 1
+    os.kill(responder, signal.SIGKILL)
+    os.waitpid(responder, 0)
+    return _supervise(sock, adapter, settings)
+
+
+def _fork_worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings) -> int:
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            _worker(sock, adapter, settings)
+        except BaseException:
+            logging.getLogger("rosetta.worker").exception("worker crashed")
+            code = 1
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _supervise(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings) -> int:
+    workers = {_fork_worker(sock, adapter, settings) for _ in range(settings.workers)}
+    signal.signal(signal.SIGINT, _raise_shutdown)
+    recent: list[float] = []
+    try:
+        while True:
+            pid, status = os.wait()
+            if pid not in workers:
+                continue
+            workers.discard(pid)
+            log.warning("worker %d exited (status %d); starting a new one", pid, status)
+            now = time.monotonic()
+            recent = [t for t in recent if now - t < 10] + [now]
+            if len(recent) > 5 * settings.workers:  # a crash loop: back off instead of spinning
+                time.sleep(1)
+            workers.add(_fork_worker(sock, adapter, settings))
+    except _Shutdown:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        log.info("SIGTERM: draining %d workers", len(workers))
+        for pid in workers:
+            os.kill(pid, signal.SIGTERM)
+        sock.close()
+        deadline = time.monotonic() + GRACE_SECONDS + 2
+        while workers and time.monotonic() < deadline:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid:
+                workers.discard(pid)
+            else:
+                select.select([], [], [], 0.05)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        return 0

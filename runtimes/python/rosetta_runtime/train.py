@@ -1,0 +1,116 @@
+"""``train``: the /opt/ml training contract around the user's ``fit`` (T-01..T-21).
+
+Every failure path ends in the failure file with the reason first and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rosetta_runtime import hyperparameters as hyper
+from rosetta_runtime.data import Channels
+from rosetta_runtime.environment import toolkit_env
+from rosetta_runtime.errors import DataError, HyperparameterError, RosettaError, UserCodeError
+from rosetta_runtime.failure import write_failure
+from rosetta_runtime.paths import Paths
+from rosetta_runtime.user import (
+    METADATA_FILE,
+    declared_hyperparameters,
+    load_user_module,
+    n_features_of,
+    save_model,
+)
+
+EXIT_FAILED = 1
+EXIT_STOPPED = 128 + signal.SIGTERM
+
+
+class Stopped(BaseException):
+    """SIGTERM from StopTrainingJob (T-21); a BaseException so user ``except Exception`` can't eat it."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Stopped()
+
+
+def _read_json(path: Path, what: str, required: bool = False) -> Any:
+    if not path.is_file():
+        if required:
+            raise DataError(f"{what} not found at {path}")
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{what} is not valid JSON: {exc}") from exc
+
+
+def _channels(paths: Paths, data_config: dict[str, Any]) -> list[str]:
+    """Channels from inputdataconfig.json (T-04) and on disk; a configured but missing one fails."""
+    on_disk = {p.name for p in paths.data_dir.iterdir() if p.is_dir()} if paths.data_dir.is_dir() else set()
+    missing = sorted(set(data_config) - on_disk)
+    if missing:
+        names = ', '.join(map(repr, missing))
+        raise DataError(f"channel {names} is configured but {paths.data_dir} has no such folder")
+    return sorted(on_disk | set(data_config))
+
+
+def run(paths: Paths | None = None) -> int:
+    paths = paths or Paths.from_env()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    module = None
+    try:
+        raw_hp = _read_json(paths.hyperparameters, "hyperparameters.json")
+        if not isinstance(raw_hp, dict):
+            raise HyperparameterError("hyperparameters.json must hold an object")
+        module = load_user_module(paths)
+        if not callable(getattr(module, "fit", None)):
+            raise UserCodeError(f"{paths.user_file.name} defines no fit(data, hyperparameters)")
+        hp = hyper.parse(raw_hp, declared_hyperparameters(module.fit))
+        data_config = _read_json(paths.inputdataconfig, "inputdataconfig.json")
+        resource = _read_json(paths.resourceconfig, "resourceconfig.json")
+        channels = _channels(paths, data_config)
+        os.environ.update(toolkit_env(paths, hyper.to_json(hp), channels, resource, data_config))
+        print(f"rosetta: training with channels {channels} and hyperparameters {hyper.to_json(hp)}", flush=True)
+        try:
+            model = module.fit(Channels(paths.data_dir, channels), hp)
+        except (RosettaError, Stopped, MemoryError):
+            raise
+        except Exception as exc:
+            raise UserCodeError(f"fit raised {type(exc).__name__}: {exc}") from exc
+        if model is None:
+            raise UserCodeError("fit returned None; return the trained model")
+        save_model(module, model, paths.model_dir)
+        (paths.model_dir / METADATA_FILE).write_text(json.dumps({
+            "runtime": "python", "n_features": n_features_of(model),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}))
+        print(f"rosetta: model saved to {paths.model_dir}", flush=True)
+        return 0
+    except Stopped as exc:
+        hook = getattr(module, "checkpoint", None)
+        if callable(hook):
+            paths.checkpoints.mkdir(parents=True, exist_ok=True)
+            try:
+                hook(paths.checkpoints)
+            except Exception as err:
+                print(f"rosetta: checkpoint hook failed: {err!r}", file=sys.stderr)
+        write_failure(paths.failure, "Stopped", "received SIGTERM (StopTrainingJob); checkpoint hook "
+                      + ("called" if callable(hook) else "not defined"), exc)
+        return EXIT_STOPPED
+    except RosettaError as exc:
+        write_failure(paths.failure, exc.kind, str(exc), exc)
+        return EXIT_FAILED
+    except MemoryError as exc:
+        write_failure(paths.failure, "MemoryError", "out of memory during training", exc)
+        return EXIT_FAILED
+    except Exception as exc:
+        write_failure(paths.failure, "InternalError", f"{type(exc).__name__}: {exc}", exc)
+        return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,1 @@
+"""Rosetta CLI, Docker engine and image helpers."""
