@@ -25,7 +25,10 @@ def cmd_setup(args: argparse.Namespace) -> int:
     engine.ensure_engine(say)
     engine.ensure_base_images(say=say)
     if args.images:
-        images.build(args.images, say)
+        images.build(args.images, say, with_bases=False)
+    if args.examples:
+        wanted = [n for n, spec in images.EXAMPLES.items() if spec.runtime in args.images]
+        images.build_examples(wanted, say)
     return 0
 
 
@@ -46,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("setup", help="start a Docker engine, seed base images, build runtime images")
     p.add_argument("--images", nargs="*", default=list(images.IMAGES), choices=list(images.IMAGES),
                    help="runtime images to build (default: all)")
+    p.add_argument("--examples", action="store_true", help="also build the example images (examples/iris/*)")
     p.set_defaults(func=cmd_setup)
 
     p = sub.add_parser("build", help="build runtime base images (python, r, r-rpy2, julia, or all)")

@@ -46,6 +46,24 @@ IMAGES: dict[str, ImageSpec] = {
 }
 
 
+@dataclass(frozen=True)
+class ExampleSpec:
+    """A user-style image: ``FROM`` a runtime image plus the example's code, built from its folder."""
+
+    tag: str
+    folder: str
+    runtime: str
+    dockerfile: str = "Dockerfile"
+
+
+EXAMPLES: dict[str, ExampleSpec] = {
+    "iris-python": ExampleSpec("rosetta-example/iris-python:latest", "examples/iris/python", "python"),
+    "iris-r": ExampleSpec("rosetta-example/iris-r:latest", "examples/iris/r", "r"),
+    "iris-r-rpy2": ExampleSpec("rosetta-example/iris-r:rpy2", "examples/iris/r", "r-rpy2", "Dockerfile.rpy2"),
+    "iris-julia": ExampleSpec("rosetta-example/iris-julia:latest", "examples/iris/julia", "julia"),
+}
+
+
 def ca_bundle() -> Path | None:
     """The host's CA bundle for intercepted TLS, if the environment names one."""
     for var in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
@@ -100,6 +118,13 @@ def build(names: list[str], say: Say = print, *, with_bases: bool = True) -> dic
     return took
 
 
-def build_user_image(tag: str, folder: Path, say: Say = print) -> float:
-    """Build a user's image (``FROM rosetta/<lang>`` + code) from its own folder."""
-    return docker_build(tag, folder / "Dockerfile", folder, say=say)
+def build_examples(names: list[str], say: Say = print) -> dict[str, float]:
+    """Build example images (their runtime images must exist: see :func:`build`)."""
+    root = project_root()
+    took: dict[str, float] = {}
+    for n in names:
+        spec = EXAMPLES[n]
+        folder = root / spec.folder
+        say(f"building {spec.tag} ({spec.folder}/{spec.dockerfile})…")
+        took[n] = docker_build(spec.tag, folder / spec.dockerfile, folder, say=say)
+    return took

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rosetta_orchestrator.sdk import DEFAULT_ROLE, sdk, session
 
@@ -21,6 +21,7 @@ INTERPRETERS: dict[str, list[str]] = {".py": ["python3"], ".r": ["Rscript"], ".j
 PROCESSING = "/opt/ml/processing"
 DEFAULT_INSTANCE = "ml.m5.large"
 
+H = TypeVar("H", bound="StepHandle")
 Value = Any  # a plain value or an SDK PipelineVariable (parameter, property, Join, …)
 
 
@@ -150,7 +151,7 @@ class Pipeline:
                                                                   else "other"))
         return self._keep(handle)
 
-    def _keep(self, handle: StepHandle) -> Any:
+    def _keep(self, handle: H) -> H:
         if any(h.name == handle.name for h in self.steps):
             raise ValueError(f"duplicate step name {handle.name!r}")
         self.steps.append(handle)

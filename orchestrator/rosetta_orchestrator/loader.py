@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from rosetta_orchestrator.api import Pipeline
 from rosetta_orchestrator.sdk import offline_env
@@ -15,6 +16,11 @@ class LoadError(RuntimeError):
 
 
 def load(path: str | Path) -> Pipeline:
+    return load_module(path)[0]
+
+
+def load_module(path: str | Path) -> tuple[Pipeline, ModuleType]:
+    """The pipeline and its module (which may define ``report(result, console)``)."""
     file = Path(path).resolve()
     if not file.is_file():
         raise LoadError(f"no pipeline file {file}")
@@ -32,4 +38,4 @@ def load(path: str | Path) -> Pipeline:
     if not isinstance(found, Pipeline):
         raise LoadError(f"{file.name} must define `def pipeline() -> rosetta_orchestrator.Pipeline` "
                         f"or a module-level `pipeline` (got {type(found).__name__})")
-    return found
+    return found, module

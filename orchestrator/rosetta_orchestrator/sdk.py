@@ -66,7 +66,33 @@ def sdk() -> SimpleNamespace:
     from sagemaker.train.configs import Compute, InputData, OutputDataConfig, StoppingCondition
     from sagemaker.train.model_trainer import ModelTrainer
 
-    return SimpleNamespace(**{k: v for k, v in locals().items() if not k.startswith("_")})
+    return SimpleNamespace(
+        Processor=Processor,
+        ProcessingInput=ProcessingInput,
+        ProcessingOutput=ProcessingOutput,
+        ProcessingS3Input=ProcessingS3Input,
+        ProcessingS3Output=ProcessingS3Output,
+        Transformer=Transformer,
+        ExecutionVariables=ExecutionVariables,
+        Join=Join,
+        JsonGet=JsonGet,
+        ParameterBoolean=ParameterBoolean,
+        ParameterFloat=ParameterFloat,
+        ParameterInteger=ParameterInteger,
+        ParameterString=ParameterString,
+        PipelineSession=PipelineSession,
+        ModelStep=ModelStep,
+        Pipeline=Pipeline,
+        ProcessingStep=ProcessingStep,
+        TrainingStep=TrainingStep,
+        TransformStep=TransformStep,
+        ModelBuilder=ModelBuilder,
+        Compute=Compute,
+        InputData=InputData,
+        OutputDataConfig=OutputDataConfig,
+        StoppingCondition=StoppingCondition,
+        ModelTrainer=ModelTrainer,
+    )
 
 
 def session(bucket: str, *, region: str | None = None, sagemaker_client: Any = None,

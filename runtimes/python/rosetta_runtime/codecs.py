@@ -166,7 +166,7 @@ def _csv_fast(data: bytes) -> np.ndarray | None:
 def _csv_slow(text: str) -> np.ndarray:
     rows: list[list[float]] = []
     width = None
-    for r, fields in enumerate(csv.reader(io.StringIO(text)), 1):
+    for r, fields in enumerate(csv.reader(io.StringIO(text), skipinitialspace=True), 1):
         values = []
         for field in fields:
             try:

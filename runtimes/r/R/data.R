@@ -27,7 +27,8 @@ read_channel <- function(channel, path) {
     utils::read.csv(f, stringsAsFactors = FALSE, check.names = FALSE),
     error = function(e) rosetta_stop("DataError", sprintf("channel '%s': cannot read %s: %s",
                                                             channel, basename(f), conditionMessage(e)))))
-  df <- do.call(rbind, frames)
+  df <- tryCatch(do.call(rbind, frames), error = function(e) rosetta_stop("DataError", sprintf(
+    "channel '%s': the CSV files have different columns (%s)", channel, conditionMessage(e))))
   if (nrow(df) == 0) rosetta_stop("DataError", sprintf("channel '%s' is empty", channel))
   df
 }

@@ -9,9 +9,26 @@ hook_names <- c("fit", "predict_model", "input_fn", "output_fn", "save_model", "
 #' @keywords internal
 load_user <- function(path = program_file()) {
   if (!file.exists(path)) stop(sprintf("user code not found: %s", path), call. = FALSE)
+  # model.R calls log_metric(), sm_env() ... unqualified, as after library(rosetta)
+  if (!("package:rosetta" %in% search())) attachNamespace("rosetta")
   env <- new.env(parent = globalenv())
   sys.source(path, envir = env, keep.source = TRUE)
+  register_user_methods(env)
   env
+}
+
+#' Register S3 methods defined in model.R (`predict.mymodel`, `n_features.mymodel`), so
+#' the generics called from this package dispatch to them.
+#' @keywords internal
+register_user_methods <- function(env) {
+  for (generic in c("predict", "n_features", "feature_names")) {
+    for (name in grep(paste0("^", generic, "\\."), ls(env), value = TRUE)) {
+      if (is.function(env[[name]])) {
+        registerS3method(generic, sub(paste0("^", generic, "\\."), "", name), env[[name]],
+                         envir = if (generic == "predict") asNamespace("stats") else asNamespace("rosetta"))
+      }
+    }
+  }
 }
 
 #' A user hook (function) or NULL.

@@ -1,0 +1,369 @@
+"""Shared, lazily created resources for one image: training runs and serving containers.
+
+Checks run in a thread pool; the first check that needs a resource creates it, the others
+wait for it (one lock per resource). A resource that cannot be provided raises
+:class:`Blocked` naming the clause to blame, so dependent checks report BLOCKED, not FAIL.
+Every container carries the run's label, so :meth:`Harness.cleanup` removes them all,
+also after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sagemaker_rosetta import containers
+from sagemaker_rosetta.containers import LABEL, Response, Server, ml_root
+from sagemaker_rosetta.engine import docker
+
+from rosetta_conformance import wire
+from rosetta_conformance.manifest import Manifest
+from rosetta_conformance.outcome import Blocked, Skip
+
+T = TypeVar("T")
+
+#: the port used to check SAGEMAKER_BIND_TO_PORT (S-04, M-03) and the safe range given with it
+ALT_PORT = 9123
+SAFE_RANGE = (29000, 29010)
+
+
+@dataclass
+class TrainRun:
+    name: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    root: Path
+    seconds: float
+    note: str = ""
+
+    @property
+    def failure(self) -> str | None:
+        path = self.root / "output" / "failure"
+        return path.read_text(errors="replace") if path.is_file() else None
+
+    @property
+    def log_tail(self) -> str:
+        return (self.stdout + self.stderr)[-600:]
+
+    def model_files(self) -> list[Path]:
+        model = self.root / "model"
+        return sorted(p for p in model.rglob("*") if p.is_file()) if model.is_dir() else []
+
+
+@dataclass
+class Startup:
+    """What happened between ``docker run`` and the first ``/ping`` 200 (S-08, S-09)."""
+
+    ready_seconds: float | None = None
+    ping_statuses: list[int] = field(default_factory=list)
+    slowest_ping: float = 0.0
+    first_invocation: Response | None = None
+    error: str = ""
+
+
+@dataclass
+class Served:
+    server: Server
+    startup: Startup
+    kind: str
+
+
+class Harness:
+    def __init__(self, image: str, manifest: Manifest, *, model_dir: Path | None = None,
+                 workdir: Path | None = None) -> None:
+        self.image = image
+        self.manifest = manifest
+        self.model_dir_arg = model_dir
+        self.run_id = uuid.uuid4().hex[:10]
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="rosetta-conform-"))
+        self._locks: dict[str, threading.Lock] = {}
+        self._values: dict[str, Any] = {}
+        self._guard = threading.Lock()
+        self.servers: list[Server] = []
+        self.figures: dict[str, float] = {}
+
+    # -- plumbing ----------------------------------------------------------------------------
+    @property
+    def label_args(self) -> list[str]:
+        return ["--label", f"{LABEL}=1", "--label", f"io.rosetta.conformance={self.run_id}"]
+
+    def once(self, key: str, make: Callable[[], T]) -> T:
+        """Create a resource once; every caller gets the value or the same exception."""
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                try:
+                    self._values[key] = (True, make())
+                except (Blocked, Skip) as exc:
+                    self._values[key] = (False, exc)
+            ok, value = self._values[key]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def cleanup(self) -> None:
+        ids = subprocess.run([docker(), "ps", "-aq", "--filter", f"label=io.rosetta.conformance={self.run_id}"],
+                             capture_output=True, text=True, check=False).stdout.split()
+        if ids:
+            subprocess.run([docker(), "rm", "-f", *ids], capture_output=True, check=False)
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def image_config(self) -> dict[str, Any]:
+        def make() -> dict[str, Any]:
+            try:
+                return containers.image_config(self.image)
+            except subprocess.CalledProcessError as exc:
+                raise Blocked("C-01", f"image {self.image!r} not found: {exc.stderr}") from exc
+        return self.once("config", make)
+
+    # -- training ----------------------------------------------------------------------------
+    def require_training(self) -> None:
+        if self.manifest.training is None:
+            raise Skip("no [training] section in the manifest")
+
+    def _layout(self, name: str, *, encode: Callable[[Mapping[str, Any]], dict[str, str]] = wire.encode_str,
+                hyperparameters: Mapping[str, Any] | None = None, hosts: tuple[str, ...] = ("algo-1",),
+                content_type: str | None = "text/csv", data: bool = True, empty: bool = False,
+                repeat: int = 1) -> Path:
+        tr = self.manifest.training
+        assert tr is not None
+        root = self.workdir / "train" / name
+        stage = self.workdir / "stage" / name
+        channels: dict[str, Path | Mapping[str, str]] = {}
+        for ch, src in tr.channels.items():
+            folder = stage / ch
+            folder.mkdir(parents=True, exist_ok=True)
+            files = sorted(p for p in src.iterdir() if p.is_file()) if src.is_dir() else [src]
+            for f in files:
+                if empty:
+                    (folder / f.name).write_bytes(b"")
+                elif repeat > 1:
+                    lines = f.read_bytes().splitlines(keepends=True)
+                    if lines and not lines[-1].endswith(b"\n"):
+                        lines[-1] += b"\n"
+                    (folder / f.name).write_bytes(b"".join(lines[:1] + lines[1:] * repeat))
+                else:
+                    shutil.copy(f, folder / f.name)
+            channels[ch] = folder
+        hps = tr.hyperparameters if hyperparameters is None else hyperparameters
+        ml_root(root, hyperparameters=encode(hps), channels=channels, hosts=hosts, content_type=content_type)
+        if not data:
+            shutil.rmtree(root / "input" / "data")
+        return root
+
+    def train(self, name: str, *, ro_channels: bool = False, **layout: Any) -> TrainRun:
+        """``IMAGE train`` on a fake /opt/ml (T-01, T-04, T-05, T-07); cached by ``name``."""
+        self.require_training()
+        tr = self.manifest.training
+        assert tr is not None
+
+        def make() -> TrainRun:
+            root = self._layout(name, **layout)
+            volumes: dict[str | Path, str] = {root: "/opt/ml"}
+            if ro_channels:
+                for ch in tr.channels:
+                    volumes[root / "input" / "data" / ch] = f"/opt/ml/input/data/{ch}:ro"
+            t0 = time.monotonic()
+            try:
+                res = containers.run(self.image, ["train"], env=tr.env, volumes=volumes, extra=self.label_args,
+                                     timeout=tr.timeout)
+                code, out, err = res.returncode, res.stdout, res.stderr
+            except subprocess.TimeoutExpired:
+                code, out, err = None, "", f"timed out after {tr.timeout:.0f} s"
+            return TrainRun(name, code, out, err, root, time.monotonic() - t0)
+        return self.once(f"train:{name}", make)
+
+    def main_training(self) -> TrainRun:
+        return self.train("main")
+
+    def sigterm_training(self) -> TrainRun:
+        """Start training, SIGTERM PID 1 after ``delay``, wait ``timeout`` for it to exit (T-21)."""
+        self.require_training()
+        tr = self.manifest.training
+        assert tr is not None
+        spec = tr.sigterm
+
+        def make() -> TrainRun:
+            hps = {**tr.hyperparameters, **spec.hyperparameters}
+            root = self._layout("sigterm", hyperparameters=hps, repeat=spec.repeat)
+            name = containers.container_name("conform-sigterm")
+            cmd = [docker(), "run", "-d", "--name", name, *self.label_args,
+                   *[a for k, v in tr.env.items() for a in ("-e", f"{k}={v}")],
+                   "-v", f"{root.resolve()}:/opt/ml", self.image, "train"]
+            started = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if started.returncode != 0:
+                raise Blocked("C-01", f"docker run failed: {started.stderr.strip()}")
+            server = Server(self.image, name=name)
+            try:
+                time.sleep(spec.delay)
+                t0 = time.monotonic()
+                sent = subprocess.run([docker(), "kill", "-s", "TERM", name], capture_output=True, text=True,
+                                      check=False)
+                if sent.returncode != 0:
+                    code = server.wait_exit(5)
+                    raise Skip(f"training finished (exit {code}) before SIGTERM at {spec.delay:.1f} s; make it "
+                               "run longer with [training.sigterm] hyperparameters/repeat")
+                code = server.wait_exit(spec.timeout)
+                took = time.monotonic() - t0
+                note = f"SIGTERM after {spec.delay:.1f} s; "
+                note += f"exit {code} after {took:.1f} s" if code is not None else \
+                    f"still running {spec.timeout:.0f} s later"
+                logs = server.logs()
+                return TrainRun("sigterm", code, logs, "", root, took, note)
+            finally:
+                server.remove()
+        return self.once("train:sigterm", make)
+
+    # -- the model that serving checks use -----------------------------------------------------
+    def model_tarball(self) -> Path:
+        """``model.tar.gz`` of the model directory **contents**, as SageMaker packs it (T-14)."""
+        def make() -> Path:
+            if self.model_dir_arg is not None:
+                source = self.model_dir_arg
+            else:
+                if self.manifest.training is None:
+                    raise Skip("no model: give a manifest with [training] or --model-dir")
+                run = self.main_training()
+                if run.exit_code != 0:
+                    raise Blocked("T-16", f"training exited {run.exit_code}: {run.log_tail}")
+                if not run.model_files():
+                    raise Blocked("T-14", "training wrote nothing to /opt/ml/model")
+                source = run.root / "model"
+            tarball = self.workdir / "model.tar.gz"
+            with tarfile.open(tarball, "w:gz") as tar:
+                for p in sorted(source.iterdir()):
+                    tar.add(p, arcname=p.name)
+            return tarball
+        return self.once("tarball", make)
+
+    def fresh_model_dir(self, name: str) -> Path:
+        """A new ``/opt/ml/model`` extracted from the tarball, like SageMaker before start (S-01)."""
+        target = self.workdir / "models" / name
+        target.mkdir(parents=True)
+        with tarfile.open(self.model_tarball()) as tar:
+            tar.extractall(target, filter="data")
+        for p in [target, *target.rglob("*")]:
+            p.chmod(0o777 if p.is_dir() else 0o666)
+        return target
+
+    # -- serving -----------------------------------------------------------------------------
+    def sample(self) -> tuple[str, bytes, int]:
+        payloads = self.manifest.serving.payloads
+        if not payloads:
+            raise Skip("no [[serving.payloads]] in the manifest")
+        p = self.manifest.csv or payloads[0]
+        return p.content_type, p.body, p.records
+
+    def _start(self, kind: str, *, env: Mapping[str, str] | None = None, port: int = 8080,
+               ro: bool = False) -> Served:
+        model = self.fresh_model_dir(kind)
+        sv = self.manifest.serving
+        server = Server(self.image, env={**sv.env, **(env or {})},
+                        volumes={model: "/opt/ml/model:ro" if ro else "/opt/ml/model"},
+                        port=port, extra=self.label_args, name=containers.container_name(f"conform-{kind}"))
+        try:
+            server.start()
+        except RuntimeError as exc:
+            raise Blocked("C-01", str(exc)) from exc
+        self.servers.append(server)
+        return Served(server, self._watch_startup(server), kind)
+
+    def _watch_startup(self, server: Server) -> Startup:
+        """Poll /ping from ``docker run`` until 200, timing every answer; then invoke at once."""
+        st = Startup()
+        t0 = time.monotonic()
+        timeout = self.manifest.serving.ready_timeout
+        while time.monotonic() - t0 < timeout:
+            try:
+                r = server.request("GET", "/ping", timeout=5)
+                st.ping_statuses.append(r.status)
+                st.slowest_ping = max(st.slowest_ping, r.seconds)
+                if r.status == 200:
+                    st.ready_seconds = time.monotonic() - t0
+                    try:
+                        ctype, body, _ = self.sample()
+                        st.first_invocation = server.invoke(body, ctype)
+                    except Skip:
+                        pass
+                    return st
+            except (OSError, http.client.HTTPException):
+                pass
+            if not server.running():
+                st.error = f"container exited ({server.exit_code()}): {server.logs()[-800:]}"
+                return st
+            time.sleep(0.1)
+        st.error = f"no /ping 200 within {timeout:.0f} s"
+        return st
+
+    def _diagnose(self, served: Served, port: int) -> Blocked:
+        """Name the clause that explains why a serving container never became ready."""
+        st = served.startup
+        if st.error.startswith("container exited"):
+            return Blocked("S-03", st.error)
+        found = wire.listeners(served.server.name) or []
+        on_port = [ln for ln in found if ln.port == port]
+        if on_port and all(wire.is_loopback(ln.address) for ln in on_port):
+            return Blocked("S-05", f"port {port} listens on loopback only")
+        if not on_port:
+            return Blocked("S-03" if port == 8080 else "S-04",
+                           f"nothing listens on {port} (listening: {[ln.port for ln in found]})")
+        return Blocked("S-08", st.error or "not ready")
+
+    def server(self, kind: str) -> Served:
+        """A ready serving container: ``main`` (defaults), ``ro`` (read-only model, S-02),
+        ``port`` (SAGEMAKER_BIND_TO_PORT, S-04), ``batch`` (batch-transform env, B-01/B-02)."""
+        def make() -> Served:
+            port = ALT_PORT if kind == "port" else 8080
+            env: dict[str, str] = {}
+            if kind == "port":
+                env = {"SAGEMAKER_BIND_TO_PORT": str(ALT_PORT),
+                       "SAGEMAKER_SAFE_PORT_RANGE": f"{SAFE_RANGE[0]}-{SAFE_RANGE[1]}"}
+            elif kind == "batch":
+                env = {"SAGEMAKER_BATCH": "true", "SAGEMAKER_BATCH_STRATEGY": "MULTI_RECORD",
+                       "SAGEMAKER_MAX_PAYLOAD_IN_MB": "6", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "1"}
+            served = self._start(kind, env=env, port=port, ro=kind == "ro")
+            return served
+        served = self.once(f"server:{kind}", make)
+        return served
+
+    def ready(self, kind: str) -> Served:
+        """The server of ``kind``, or Blocked if it never answered /ping 200."""
+        served = self.server(kind)
+        if served.startup.ready_seconds is None:
+            port = ALT_PORT if kind == "port" else 8080
+            raise self.once(f"diagnosis:{kind}", lambda: self._diagnose(served, port))
+        return served
+
+    def listeners(self, served: Served, settle: float = 1.0) -> list[wire.Listener]:
+        """Listening sockets once the server listens at all (then ``settle`` s for the rest)."""
+        deadline = time.monotonic() + self.manifest.serving.ready_timeout
+        while time.monotonic() < deadline:
+            found = wire.listeners(served.server.name)
+            if found is None:
+                raise Skip("cannot read /proc/net/tcp of the container")
+            if found:
+                time.sleep(settle)
+                return wire.listeners(served.server.name) or found
+            if not served.server.running():
+                raise Blocked("S-03", f"container exited ({served.server.exit_code()})")
+            time.sleep(0.2)
+        raise Blocked("S-08", "no listening socket")
+
+
+def decode_json(body: bytes) -> Any:
+    return json.loads(body.decode("utf-8"))

@@ -1,0 +1,95 @@
+"""Run one job container with its output streamed line by line (prefixed by the caller).
+
+Containers come from :mod:`sagemaker_rosetta.containers` naming and labels, so
+``containers.cleanup_all()`` (Ctrl-C) finds them, and are removed when the job ends.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from sagemaker_rosetta.containers import LABEL, container_name
+from sagemaker_rosetta.engine import docker
+
+LogFn = Callable[[str], None]
+
+#: containers started by this process and not yet removed (for Ctrl-C)
+LIVE: set[str] = set()
+_live_lock = threading.Lock()
+
+
+def _track(name: str, add: bool) -> None:
+    with _live_lock:
+        (LIVE.add if add else LIVE.discard)(name)
+
+
+def remove(name: str) -> None:
+    subprocess.run([docker(), "rm", "-f", name], capture_output=True, check=False)
+    _track(name, False)
+
+
+def remove_all() -> None:
+    """Remove every container this process still has (called on Ctrl-C and on failures)."""
+    with _live_lock:
+        names = list(LIVE)
+    for name in names:
+        remove(name)
+
+
+def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
+            env: Mapping[str, str] | None = None, volumes: Mapping[Path, str] | None = None,
+            entrypoint: str | None = None, timeout: float | None = None) -> int:
+    """``docker run`` to completion, streaming output to ``log``; the exit code.
+
+    On timeout the container gets SIGTERM and 120 s to stop, like StopTrainingJob (T-21).
+    """
+    name = container_name(label)
+    cmd = [docker(), "run", "--name", name, "--label", f"{LABEL}=1"]
+    for k, v in (env or {}).items():
+        cmd += ["-e", f"{k}={v}"]
+    for host, target in (volumes or {}).items():
+        cmd += ["-v", f"{host.resolve()}:{target}"]
+    if entrypoint is not None:
+        cmd += ["--entrypoint", entrypoint]
+    cmd += [image, *args]
+    _track(name, True)
+    timer: threading.Timer | None = None
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace", bufsize=1)
+        if timeout:
+            timer = threading.Timer(timeout, lambda: subprocess.run(
+                [docker(), "stop", "-t", "120", name], capture_output=True, check=False))
+            timer.daemon = True
+            timer.start()
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log(line.rstrip("\n"))
+        return proc.wait()
+    finally:
+        if timer:
+            timer.cancel()
+        remove(name)
+
+
+def follow_logs(name: str, log: LogFn) -> threading.Thread:
+    """Stream ``docker logs -f`` of a detached container to ``log`` in a daemon thread."""
+    def pump() -> None:
+        proc = subprocess.Popen([docker(), "logs", "-f", name], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log(line.rstrip("\n"))
+        proc.wait()
+
+    thread = threading.Thread(target=pump, daemon=True, name=f"logs-{name}")
+    thread.start()
+    return thread
+
+
+def image_present(image: str) -> bool:
+    return subprocess.run([docker(), "image", "inspect", image], capture_output=True,
+                          check=False).returncode == 0

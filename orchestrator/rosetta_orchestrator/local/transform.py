@@ -1,0 +1,138 @@
+"""A Transform step: serve the model, send every input file's records, write ``<file>.out``."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from rosetta_orchestrator.local import batching
+from rosetta_orchestrator.local.container import follow_logs
+from rosetta_orchestrator.local.context import JobContext, StepFailed
+from sagemaker_rosetta.containers import Server
+
+#: SageMaker's defaults when neither the job nor the container says otherwise (B-04)
+DEFAULTS = {"BatchStrategy": "MultiRecord", "MaxPayloadInMB": 6, "MaxConcurrentTransforms": 1}
+
+
+def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float = 180) -> dict[str, Any]:
+    model_name = args["ModelName"]
+    try:
+        container = ctx.models.get(model_name)
+    except KeyError:
+        raise StepFailed(ctx.step, f"model {model_name!r} was not created in this run") from None
+    model_dir = ctx.workdir / "model"
+    _unpack_model(ctx, container.get("ModelDataUrl"), model_dir)
+
+    keys = ("BatchStrategy", "MaxPayloadInMB", "MaxConcurrentTransforms")
+    settings: dict[str, Any] = {k: args[k] for k in keys if k in args}
+    env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+    env["SAGEMAKER_BATCH"] = "true"  # B-02: always; the others only when the job sets them
+    if "MaxPayloadInMB" in settings:
+        env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(settings["MaxPayloadInMB"])
+    if "BatchStrategy" in settings:
+        strategy = batching.normalize_strategy(settings["BatchStrategy"])
+        env["SAGEMAKER_BATCH_STRATEGY"] = "MULTI_RECORD" if strategy == "MultiRecord" else "SINGLE_RECORD"
+    if "MaxConcurrentTransforms" in settings:
+        env["SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"] = str(settings["MaxConcurrentTransforms"])
+    env.update({str(k): str(v) for k, v in (args.get("Environment") or {}).items()})
+
+    t_in = args["TransformInput"]
+    t_out = args["TransformOutput"]
+    input_dir = ctx.workdir / "input"
+    files = ctx.store.fetch(t_in["DataSource"]["S3DataSource"]["S3Uri"], input_dir)
+    out_dir = ctx.workdir / "output"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    server = Server(str(container["Image"]), env=env, volumes={model_dir: "/opt/ml/model:ro"})
+    counts = {"records": 0, "requests": 0}
+    try:
+        server.start()
+        follow_logs(server.name, ctx.log)
+        try:
+            server.wait_ready(ready_timeout)
+        except (RuntimeError, TimeoutError) as exc:
+            raise StepFailed(ctx.step, f"serving container not ready: {str(exc).splitlines()[0]}",
+                             exit_code=server.exit_code(), details=str(exc)) from None
+        _apply_execution_parameters(ctx, server, settings)
+        strategy = batching.normalize_strategy(settings["BatchStrategy"]) or "MultiRecord"
+        payload = int(settings["MaxPayloadInMB"])
+        workers = max(1, int(settings["MaxConcurrentTransforms"]))
+        ctx.log(f"[rosetta] BatchStrategy={strategy} MaxPayloadInMB={payload} MaxConcurrentTransforms={workers}")
+        failures: list[str] = []
+        with ThreadPoolExecutor(workers) as pool:
+            for f in sorted(files):
+                rel = f.relative_to(input_dir)
+                try:
+                    records = batching.split_records(f.read_bytes(), t_in.get("SplitType"))
+                    requests = list(batching.batches(records, strategy, payload))
+                    responses = list(pool.map(lambda body: _invoke(server, body, t_in, t_out), requests))
+                except (batching.BatchError, _InvokeError) as exc:
+                    failures.append(f"{rel}: {exc}")  # B-11: the file fails, the others go on
+                    continue
+                dest = out_dir / f"{rel}.out"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(batching.assemble(responses, t_out.get("AssembleWith")))
+                counts["records"] += len(records)
+                counts["requests"] += len(requests)
+        ctx.log(f"[rosetta] {counts['records']} records in {counts['requests']} requests, "
+                f"{len(files) - len(failures)}/{len(files)} files")
+        ctx.store.put_dir(out_dir, t_out["S3OutputPath"])
+        if failures:
+            raise StepFailed(ctx.step, f"{len(failures)} input file(s) failed: {failures[0]}",
+                             details="\n".join(failures))
+    finally:
+        server.remove()
+    return {
+        "TransformJobName": ctx.job_name,
+        "TransformJobStatus": "Completed",
+        "ModelName": model_name,
+        "TransformInput": t_in,
+        "TransformOutput": t_out,
+        "BatchStrategy": batching.normalize_strategy(settings["BatchStrategy"]),
+        "MaxPayloadInMB": settings["MaxPayloadInMB"],
+        "MaxConcurrentTransforms": settings["MaxConcurrentTransforms"],
+        "Records": counts["records"],
+        "Requests": counts["requests"],
+    }
+
+
+class _InvokeError(RuntimeError):
+    pass
+
+
+def _invoke(server: Server, body: bytes, t_in: dict[str, Any], t_out: dict[str, Any]) -> bytes:
+    # B-06: Content-Type from TransformInput; Accept only when TransformOutput sets it
+    resp = server.invoke(body, content_type=t_in.get("ContentType"), accept=t_out.get("Accept"), timeout=600)
+    if resp.status != 200:
+        raise _InvokeError(f"HTTP {resp.status}: {resp.text.strip()[:300]}")
+    return resp.body
+
+
+def _apply_execution_parameters(ctx: JobContext, server: Server, settings: dict[str, Any]) -> None:
+    """Job values > the container's ``/execution-parameters`` (if 200) > defaults (B-03, B-04)."""
+    try:
+        resp = server.request("GET", "/execution-parameters", timeout=10)
+        offered = json.loads(resp.body) if resp.status == 200 else {}
+    except (OSError, ValueError):
+        offered = {}
+    for key, default in DEFAULTS.items():
+        if key not in settings:
+            settings[key] = offered.get(key, default) if isinstance(offered, dict) else default
+    settings["BatchStrategy"] = batching.normalize_strategy(settings["BatchStrategy"])
+
+
+def _unpack_model(ctx: JobContext, model_data: str | None, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    if model_data:
+        fetched = ctx.store.fetch(str(model_data), ctx.workdir / "model-download")
+        for tar_path in fetched:
+            if tar_path.name.endswith(".tar.gz"):
+                with tarfile.open(tar_path) as tar:
+                    tar.extractall(dest, filter="data")
+            else:
+                tar_path.replace(dest / tar_path.name)
+    for p in [dest, *dest.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)

@@ -1,0 +1,248 @@
+# Request decoding and response encoding (contract §4): ONE registry of media types, used
+# for Content-Type checks (415), Accept negotiation (406), decoding (400) and encoding.
+
+"""
+    BadRequest(msg)
+
+A request the runtime cannot decode → HTTP 400 with `msg`.
+"""
+struct BadRequest <: Exception
+    msg::String
+end
+Base.showerror(io::IO, e::BadRequest) = print(io, e.msg)
+
+const MAX_JSON_DEPTH = 32
+
+struct Codec
+    decode::Function      # (body::Vector{UInt8}, n_features, params::Dict) -> Matrix{Float64}
+    encode::Function      # (predictions) -> Vector{UInt8}
+end
+
+# The registry; order is the order of the "accepted:" / "available:" lists in messages.
+const CODEC_TYPES = ["text/csv", "application/json", "application/jsonlines"]
+const ALIASES = Dict("application/x-jsonlines" => "application/jsonlines",
+                     "application/jsonl" => "application/jsonlines")
+const CODECS = Dict{String,Codec}()     # filled below, once the functions exist
+const ACCEPTED_LIST = join(CODEC_TYPES, ", ")
+
+"""
+    media_type(header) -> (type, params)
+
+`"Text/CSV; charset=utf-8; header=present"` → `("text/csv", Dict("charset"=>"utf-8",
+"header"=>"present"))`. Aliases map to their canonical type.
+"""
+function media_type(header::AbstractString)
+    parts = split(header, ';')
+    t = lowercase(strip(parts[1]))
+    params = Dict{String,String}()
+    for p in parts[2:end]
+        kv = split(p, '='; limit = 2)
+        length(kv) == 2 && (params[lowercase(strip(kv[1]))] = strip(strip(kv[2]), '"'))
+    end
+    return get(ALIASES, t, t), params
+end
+
+"""
+    negotiate(accept, default) -> Union{String,Nothing}
+
+The response type for an `Accept` header (B-06): absent/empty/`*/*` → `default`; otherwise
+the acceptable registered type with the highest q (ties: header order), `q=0` excluded,
+`type/*` wildcards allowed; `nothing` if none is acceptable.
+"""
+function negotiate(accept::Union{AbstractString,Nothing}, default::AbstractString)
+    (accept === nothing || isempty(strip(accept)) || strip(accept) == "*/*") && return default
+    best, bestq = nothing, 0.0
+    for item in split(accept, ',')
+        isempty(strip(item)) && continue
+        t, params = media_type(item)
+        q = something(tryparse(Float64, get(params, "q", "1")), 0.0)
+        q > 0 || continue
+        cand = if t == "*/*"
+            default
+        elseif endswith(t, "/*")                     # text/*, application/*
+            prefix = t[1:end-1]
+            i = findfirst(c -> startswith(c, prefix), CODEC_TYPES)
+            startswith(default, prefix) ? default : i === nothing ? nothing : CODEC_TYPES[i]
+        else
+            haskey(CODECS, t) ? t : nothing
+        end
+        cand === nothing && continue
+        if q > bestq
+            best, bestq = cand, q
+        end
+    end
+    return best
+end
+
+# ---------------------------------------------------------------------------------------
+# Decoding
+
+checked_utf8(body) = isvalid(String, body) ? body : throw(BadRequest("invalid UTF-8"))
+
+@inline isblankbyte(c::UInt8) = c == 0x20 || c == 0x09 || c == 0x0d
+
+"Parse one CSV field (bytes `a:b` of `s`) as a finite Float64, or throw the contract's 400."
+function csv_number(s::Vector{UInt8}, a::Int, b::Int, row::Int)
+    while a <= b && isblankbyte(s[a]); a += 1; end
+    while b >= a && isblankbyte(s[b]); b -= 1; end
+    if b > a && s[a] == UInt8('"') && s[b] == UInt8('"')       # RFC 4180 quoted field
+        a += 1; b -= 1
+    end
+    str = unsafe_string(pointer(s, a), max(b - a + 1, 0))
+    v = tryparse(Float64, str)
+    v === nothing && throw(BadRequest("row $row: '$str' is not a number"))
+    isfinite(v) || throw(BadRequest("row $row: non-finite value"))
+    return v
+end
+
+"""
+    decode_csv(body, n_features, params) -> Matrix{Float64}
+
+CSV without a header row (B-09) unless `header=present` or ROSETTA_CSV_HEADER=true; `\\n` or
+`\\r\\n`; blank lines skipped; final newline optional (B-08); a UTF-8 BOM skipped.
+"""
+function decode_csv(body::Vector{UInt8}, nf, params)
+    checked_utf8(body)
+    skip_header = lowercase(get(params, "header", "")) == "present" || env_bool("ROSETTA_CSV_HEADER")
+    i = (length(body) >= 3 && body[1] == 0xef && body[2] == 0xbb && body[3] == 0xbf) ? 4 : 1
+    n = length(body)
+    vals = Float64[]
+    ncols = nf === nothing ? -1 : Int(nf)
+    row = 0
+    while i <= n
+        j = something(findnext(==(0x0a), body, i), n + 1)
+        a, b = i, j - 1
+        i = j + 1
+        blank = true
+        for k in a:b
+            isblankbyte(body[k]) || (blank = false; break)
+        end
+        blank && continue
+        if skip_header
+            skip_header = false
+            continue
+        end
+        row += 1
+        cols = 0
+        f = a
+        while true
+            c = something(findnext(==(UInt8(',')), body, f), b + 1)
+            c > b && (c = b + 1)
+            push!(vals, csv_number(body, f, c - 1, row))
+            cols += 1
+            f = c + 1
+            c > b && break
+        end
+        if ncols < 0
+            ncols = cols
+        elseif cols != ncols
+            throw(BadRequest("row $row has $cols columns, expected $ncols"))
+        end
+    end
+    row == 0 && throw(BadRequest("empty payload"))
+    return permutedims(reshape(vals, ncols, row))
+end
+
+"Rows (vectors of JSON values) → a checked Float64 matrix."
+function rows_matrix(rows::AbstractVector, nf)
+    isempty(rows) && throw(BadRequest("empty payload"))
+    ncols = nf === nothing ? -1 : Int(nf)
+    X = nothing
+    for (r, rowv) in enumerate(rows)
+        rowv isa AbstractVector || throw(BadRequest("row $r: expected an array of numbers"))
+        if ncols < 0
+            ncols = length(rowv)
+        end
+        length(rowv) == ncols || throw(BadRequest("row $r has $(length(rowv)) columns, expected $ncols"))
+        X === nothing && (X = Matrix{Float64}(undef, length(rows), ncols))
+        for (c, v) in enumerate(rowv)
+            (v isa Real && !(v isa Bool)) || throw(BadRequest("row $r: '$(v === nothing ? "null" : json(v))' is not a number"))
+            isfinite(v) || throw(BadRequest("row $r: non-finite value"))
+            X[r, c] = v
+        end
+    end
+    ncols == 0 && throw(BadRequest("row 1 has 0 columns"))
+    return X
+end
+
+function parse_json_body(bytes, what = "invalid JSON")
+    try
+        return parse_json(bytes; maxdepth = MAX_JSON_DEPTH)
+    catch e
+        e isa JSONError || rethrow()
+        throw(BadRequest("$what: $(e.msg)"))
+    end
+end
+
+"""
+    decode_json(body, n_features, params) -> Matrix{Float64}
+
+`[[…], …]` (rows), `[…]` (one row) or `{"instances": [[…], …]}`; nesting ≤ 32.
+"""
+function decode_json(body::Vector{UInt8}, nf, params)
+    checked_utf8(body)
+    all(isblankbyte(c) || c == 0x0a for c in body) && throw(BadRequest("empty payload"))
+    v = parse_json_body(body)
+    if v isa AbstractDict
+        haskey(v, "instances") || throw(BadRequest("expected an array of rows or {\"instances\": [...]}"))
+        v = v["instances"]
+    end
+    v isa AbstractVector || throw(BadRequest("expected an array of rows or {\"instances\": [...]}"))
+    isempty(v) && throw(BadRequest("empty payload"))
+    return all(x -> x isa AbstractVector, v) ? rows_matrix(v, nf) :
+           any(x -> x isa AbstractVector, v) ? throw(BadRequest("row 1: expected an array of numbers")) :
+           rows_matrix(Any[v], nf)
+end
+
+"`application/jsonlines`: one JSON array (a row) per non-blank line."
+function decode_jsonlines(body::Vector{UInt8}, nf, params)
+    checked_utf8(body)
+    rows = Any[]
+    for (k, line) in enumerate(split(String(copy(body)), '\n'))
+        isempty(strip(line)) && continue
+        push!(rows, parse_json_body(line, "line $k: invalid JSON"))
+    end
+    return rows_matrix(rows, nf)
+end
+
+# ---------------------------------------------------------------------------------------
+# Encoding: one output record per input record, in order (B-08)
+
+"The predictions as records: a vector (1-D) or a vector of rows (2-D)."
+records(p::AbstractMatrix) = [view(p, i, :) for i in 1:size(p, 1)]
+records(p::AbstractVector) = p
+records(p::Tuple) = collect(p)
+records(p) = throw(ArgumentError("predict returned a $(typeof(p)); expected a vector or a matrix"))
+
+csv_cell(io::IO, x::AbstractString) = write(io, x)
+csv_cell(io::IO, x::Union{AbstractVector,Tuple}) = join(io, (sprint(csv_cell, y) for y in x), ',')
+csv_cell(io::IO, x::AbstractFloat) = print(io, Float64(x))
+csv_cell(io::IO, x) = print(io, x)
+
+function encode_csv(recs)
+    io = IOBuffer()
+    for r in recs
+        csv_cell(io, r)
+        write(io, '\n')
+    end
+    return take!(io)
+end
+function encode_json(recs)
+    io = IOBuffer()
+    write(io, "{\"predictions\":")
+    write_json(io, recs)
+    write(io, '}')
+    return take!(io)
+end
+function encode_jsonlines(recs)
+    io = IOBuffer()
+    for r in recs
+        write_json(io, r)
+        write(io, '\n')
+    end
+    return take!(io)
+end
+
+CODECS["text/csv"] = Codec(decode_csv, encode_csv)
+CODECS["application/json"] = Codec(decode_json, encode_json)
+CODECS["application/jsonlines"] = Codec(decode_jsonlines, encode_jsonlines)

@@ -1,0 +1,162 @@
+# The user's side of the contract (§2): generic functions the user's model.jl adds methods
+# to, their defaults, and finding the model type. The runtime calls every user function
+# through `Base.invokelatest`, because model.jl is included after the runtime's own code
+# (and its server tasks) was compiled.
+
+"""
+    fit(::Type{M}, data::Data, hyperparameters::NamedTuple) -> M
+
+Train a model. Define a method for your type `M`; `data[channel]` is a [`Table`](@ref).
+"""
+function fit end
+
+"""
+    predict(model::M, X::Matrix{Float64}) -> AbstractVector or AbstractMatrix
+
+One prediction per row of `X` (a vector), or one row per record (a matrix).
+"""
+function predict end
+
+"""
+    hyperparameters(::Type{M}) -> NamedTuple
+
+Declared hyperparameters and their defaults, e.g. `(epochs = 200, lr = 0.1)`; the default's
+type is the declared type. Without a method, values are passed decoded but untyped.
+"""
+hyperparameters(::Type) = nothing
+
+"""
+    n_features(model) -> Union{Int,Nothing}
+
+How many columns a request row must have (checked on every request); `nothing` if unknown.
+"""
+n_features(model) = nothing
+
+"""
+    save(model, dir)  /  load(::Type{M}, dir)
+
+Persist the model under `dir` (the default: `Serialization` to `dir/model.jls`).
+"""
+save(model, dir::AbstractString) = serialize(joinpath(dir, "model.jls"), model)
+function load(::Type{M}, dir::AbstractString) where {M}
+    f = joinpath(dir, "model.jls")
+    isfile(f) || error("no model file $f")
+    m = deserialize(f)
+    m isa M || error("$f holds a $(typeof(m)), expected $M")
+    return m
+end
+
+"""
+    input_fn(model, body::Vector{UInt8}, content_type::String) -> X or nothing
+
+Custom request decoding; return `nothing` to use the built-in codecs.
+"""
+input_fn(model, body, content_type) = nothing
+
+"""
+    output_fn(model, predictions, accept::String) -> (body, content_type) or nothing
+
+Custom response encoding; return `nothing` to use the built-in codecs.
+"""
+output_fn(model, predictions, accept) = nothing
+
+"""
+    checkpoint(::Type{M}, checkpoint_dir)
+
+Called when training is stopped (SIGTERM, T-21) so the model can save its progress (T-13).
+"""
+checkpoint(::Type, dir) = nothing
+
+"""
+    log_metric(name, value)
+
+Print a metric line `#metric name=value` on stdout (T-20); SageMaker's metric definitions
+match it with the regex `name=(\\S+)`.
+"""
+function log_metric(name::AbstractString, value)
+    println(stdout, "#metric ", name, "=", value)
+    flush(stdout)
+    return nothing
+end
+
+# ---------------------------------------------------------------------------------------
+
+"""
+    UserCodeError(exception, backtrace)
+
+An exception raised by user code (failure kind `UserCodeError`; HTTP 500 when serving).
+"""
+struct UserCodeError <: Exception
+    exception::Any
+    backtrace::Any
+end
+Base.showerror(io::IO, e::UserCodeError) = print(io, exception_line(e.exception))
+
+"`TypeName: first line of the message`, as the failure file's first line quotes it."
+function exception_line(e)
+    msg = first(split(sprint(showerror, e), '\n'))
+    name = string(nameof(typeof(e)))
+    return startswith(msg, name) ? msg : "$name: $msg"
+end
+
+"""
+    call_user(f, args...)
+
+Call a user function at the latest world age; exceptions other than the runtime's own
+(`DataError`, `HyperparameterError`, `InterruptException`) become a `UserCodeError`.
+"""
+function call_user(f, args...)
+    try
+        return Base.invokelatest(f, args...)
+    catch e
+        e isa Union{DataError,HyperparameterError,InterruptException,UserCodeError} && rethrow()
+        throw(UserCodeError(e, catch_backtrace()))
+    end
+end
+
+"""
+    load_user_code(path = program_path()) -> Module
+
+Include the user's file into a fresh module `Main.RosettaUser` that already has
+`using Rosetta` and imports the hook functions, so `fit(::Type{M}, …) = …` in model.jl
+extends `Rosetta.fit`. (Deserialized models find their type there again when serving.)
+"""
+function load_user_code(path::AbstractString = program_path())
+    isfile(path) || throw(UserCodeError(ErrorException("no user code at $path (set ROSETTA_CODE_DIR / ROSETTA_PROGRAM)"), nothing))
+    mod = Core.eval(Main, :(module RosettaUser end))
+    Core.eval(mod, :(using Rosetta))
+    Core.eval(mod, :(import Rosetta: fit, predict, hyperparameters, n_features, save, load,
+                     input_fn, output_fn, checkpoint))
+    try
+        Base.include(mod, path)
+    catch e
+        e isa InterruptException && rethrow()
+        throw(UserCodeError(e, catch_backtrace()))
+    end
+    return mod
+end
+
+"""
+    model_type(mod) -> Type
+
+The user's model type: `const MODEL = M` if the file defines it, else the unique `M` with a
+`fit(::Type{M}, data, hyperparameters)` method defined in the file.
+"""
+function model_type(mod::Module)
+    isdefined(mod, :MODEL) && return getfield(mod, :MODEL)
+    found = Any[]
+    for m in methods(fit)
+        m.module === mod || continue
+        sig = Base.unwrap_unionall(m.sig)
+        length(sig.parameters) >= 2 || continue
+        t = sig.parameters[2]
+        if t isa DataType && t <: Type && length(t.parameters) == 1 && t.parameters[1] isa Type
+            push!(found, t.parameters[1])
+        end
+    end
+    unique!(found)
+    length(found) == 1 && return found[1]
+    msg = isempty(found) ? "$(program_name()) defines no method fit(::Type{M}, data, hyperparameters)" :
+          "$(program_name()) defines fit for several types ($(join(found, ", "))); add `const MODEL = <your type>`"
+    throw(UserCodeError(ErrorException(msg), nothing))
+end

@@ -1,0 +1,146 @@
+"""The routing table and /invocations semantics, in-process through the real ASGI app (S-*, B-*)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rosetta_runtime.adapter import load_adapter
+from rosetta_runtime.app import App
+from rosetta_runtime.paths import MIB, ServingSettings
+from rosetta_runtime.routes import Service
+
+from rosetta_runtime.user import load_user_module
+
+SOURCE = """
+import numpy as np
+
+class Toy:
+    n_features_in_ = 3
+    def __init__(self, scale):
+        self.scale = scale
+
+def fit(data, hp):
+    return Toy(1.0)
+
+def predict(model, X):
+    if X[0, 0] == 666:
+        raise RuntimeError("the model broke")
+    if X[0, 0] == 777:
+        return X[:1].sum(axis=1)
+    return X.sum(axis=1) * model.scale
+"""
+
+
+def make_client(ml: Path, user_code: Callable[[str], Path], scale: float = 2.0) -> httpx.AsyncClient:
+    """A model dir as training writes it, loaded by the real adapter, behind the real ASGI app."""
+    user_code(SOURCE)
+    user = load_user_module()
+    (ml / "model" / "model.pkl").write_bytes(pickle.dumps(user.Toy(scale)))
+    (ml / "model" / "rosetta.json").write_text(json.dumps({"runtime": "python", "n_features": 3}))
+    adapter = load_adapter()
+    adapter.load(ml / "model")
+    app = App(Service(adapter, ServingSettings.from_env()))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.fixture
+def client(ml: Path, user_code: Callable[[str], Path]) -> httpx.AsyncClient:
+    return make_client(ml, user_code)
+
+
+def call(client: httpx.AsyncClient, method: str, path: str, **kw: object) -> httpx.Response:
+    return asyncio.run(client.request(method, path, **kw))  # type: ignore[arg-type]
+
+
+def test_ping_and_execution_parameters(client: httpx.AsyncClient) -> None:
+    assert call(client, "GET", "/ping").status_code == 200
+    r = call(client, "GET", "/execution-parameters")
+    body = r.json()
+    assert r.status_code == 200 and body["BatchStrategy"] == "MULTI_RECORD" and body["MaxPayloadInMB"] == 6
+    assert body["MaxConcurrentTransforms"] * body["MaxPayloadInMB"] <= 100
+
+
+def test_ping_503_until_loaded() -> None:
+    app = App(Service(None, ServingSettings.from_env()))
+    c = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    r = call(c, "GET", "/ping")
+    assert r.status_code == 503 and r.text == "model is loading\n"
+    assert call(c, "POST", "/invocations", content=b"1,2,3").status_code == 503
+
+
+@pytest.mark.parametrize("path, method, status", [
+    ("/nope", "GET", 404), ("/ping/", "GET", 404), ("/invocations", "GET", 405), ("/ping", "POST", 405),
+    ("/execution-parameters", "DELETE", 405),
+])
+def test_unknown_paths_and_methods(client: httpx.AsyncClient, path: str, method: str, status: int) -> None:
+    r = call(client, method, path)
+    assert r.status_code == status and r.text.endswith("\n") and len(r.text) < 100
+    if status == 405:
+        assert r.headers["allow"]
+
+
+def test_invocations_csv_default_accept(client: httpx.AsyncClient) -> None:
+    r = call(client, "POST", "/invocations", content=b"1,2,3\n4,5,6\n", headers={"Content-Type": "text/csv"})
+    assert r.status_code == 200 and r.headers["content-type"] == "text/csv"
+    assert r.text == "12\n30\n"
+
+
+@pytest.mark.parametrize("ctype, accept, body, expected_type", [
+    ("text/csv; charset=utf-8", "application/json", b"1,2,3", "application/json"),
+    ("application/json", None, b"[[1,2,3]]", "application/json"),
+    ("application/jsonlines", "*/*", b"[1,2,3]\n", "application/jsonlines"),
+    ("application/json", "text/csv", b'{"instances": [[1,2,3]]}', "text/csv"),
+])
+def test_content_types(client: httpx.AsyncClient, ctype: str, accept: str | None, body: bytes,
+                       expected_type: str) -> None:
+    headers = {"Content-Type": ctype, **({"Accept": accept} if accept else {})}
+    r = call(client, "POST", "/invocations", content=body, headers=headers)
+    assert r.status_code == 200 and r.headers["content-type"] == expected_type
+
+
+def test_default_accept_env(ml: Path, user_code: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json")
+    c = make_client(ml, user_code, scale=1.0)
+    r = call(c, "POST", "/invocations", content=b"1,2,3", headers={"Content-Type": "text/csv"})
+    assert r.json() == {"predictions": [6.0]}
+
+
+@pytest.mark.parametrize("headers, body, status, message", [
+    ({"Content-Type": "text/plain"}, b"1,2,3", 415, "unsupported Content-Type 'text/plain'; accepted: text/csv"),
+    ({"Content-Type": "text/csv", "Accept": "text/html"}, b"1,2,3", 406, "cannot produce 'text/html'"),
+    ({"Content-Type": "text/csv"}, b"1,2", 400, "row 1 has 2 columns, expected 3"),
+    ({"Content-Type": "text/csv"}, b"1,x,3", 400, "row 1: 'x' is not a number"),
+    ({"Content-Type": "text/csv"}, b"", 400, "empty payload"),
+    ({"Content-Type": "application/json"}, b"[[1,2", 400, "malformed JSON"),
+    ({"Content-Type": "text/csv"}, b"666,0,0", 500, "model error: RuntimeError"),
+    ({"Content-Type": "text/csv"}, b"777,0,0\n1,2,3", 500, "model error: predict returned 1 results for 2 records"),
+])
+def test_errors_are_short_text(client: httpx.AsyncClient, headers: dict[str, str], body: bytes, status: int,
+                               message: str) -> None:
+    r = call(client, "POST", "/invocations", content=body, headers=headers)
+    assert r.status_code == status
+    assert r.headers["content-type"].startswith("text/plain") and r.text.startswith(message)
+    assert "Traceback" not in r.text and len(r.content) < 300
+
+
+def test_body_limit(client: httpx.AsyncClient) -> None:
+    row = b"1,2,3\n"
+    ok = row * ((6 * MIB - 10_000) // len(row))
+    r = call(client, "POST", "/invocations", content=ok, headers={"Content-Type": "text/csv"})
+    assert r.status_code == 200 and r.text.count("\n") == ok.count(b"\n")
+    big = row * ((6 * MIB) // len(row) + 10)
+    r = call(client, "POST", "/invocations", content=big, headers={"Content-Type": "text/csv"})
+    assert r.status_code == 413 and r.text.startswith("payload too large:")
+
+
+def test_unknown_headers_ignored(client: httpx.AsyncClient) -> None:  # S-10
+    r = call(client, "POST", "/invocations", content=b"1,2,3",
+             headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Custom-Attributes": "x", "X-Foo": "bar"})
+    assert r.status_code == 200 and r.text == "12\n"

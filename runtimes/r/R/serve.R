@@ -1,0 +1,70 @@
+# The serving worker (contract §4): plumber is the HTTP layer around `dispatch()`. Each
+# worker is one R process that loads the model once, warms up, then listens on a unix
+# socket (behind nginx, see bin/serve: no extra TCP port, M-03) or on a TCP port.
+
+#' plumber request → the routing table's request list.
+#' @keywords internal
+from_plumber <- function(req) {
+  keys <- grep("^HTTP_", ls(req), value = TRUE)
+  headers <- stats::setNames(lapply(keys, function(k) req[[k]]), tolower(gsub("_", "-", sub("^HTTP_", "", keys))))
+  if (!is.null(req$CONTENT_TYPE)) headers[["content-type"]] <- req$CONTENT_TYPE
+  if (!is.null(req$CONTENT_LENGTH)) headers[["content-length"]] <- req$CONTENT_LENGTH
+  body <- req$bodyRaw %||% raw(0)
+  list(method = req$REQUEST_METHOD, path = req$PATH_INFO, headers = headers, body = body)
+}
+
+#' The routing table's answer → plumber's response (returning `res` skips serializers).
+#' @keywords internal
+to_plumber <- function(out, res) {
+  res$status <- out$status
+  for (h in names(out$headers)) res$setHeader(h, out$headers[[h]])
+  res$body <- out$body
+  res
+}
+
+#' Build the plumber router from ROUTES: every route's methods call `dispatch()`, other
+#' methods on the same path too (405), and unknown paths (404).
+#' @param state the server state (see `load_state()`).
+#' @keywords internal
+build_router <- function(state) {
+  handle <- function(req, res) to_plumber(dispatch(from_plumber(req), state), res)
+  # only the body filter: no query/cookie parsing on the hot path
+  router <- plumber::pr(filters = list(body = function(req) {
+    req$bodyRaw <- req$rook.input$read()
+    plumber::forward()
+  }))
+  verbs <- c("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+  for (route in ROUTES) {
+    router <- plumber::pr_handle(router, verbs, route$path, handle, serializer = plumber::serializer_text())
+  }
+  plumber::pr_set_404(router, handle)
+  plumber::pr_set_error(router, function(req, res, err) {
+    message("server error: ", conditionMessage(err))
+    to_plumber(error_response(500, "internal server error"), res)
+  })
+  router
+}
+
+#' Run one serving worker (blocks). Listens on `ROSETTA_WORKER_SOCKET` (a unix socket path)
+#' if set, else on `0.0.0.0:SAGEMAKER_BIND_TO_PORT`; touches `ROSETTA_READY_FILE` once the
+#' model is loaded, warmed up and the socket accepts. A missing or corrupt model exits 1.
+#' @export
+serve_worker <- function() {
+  state <- tryCatch(load_state(), error = function(e) {
+    message("rosetta: cannot load the model: ", conditionMessage(e))
+    quit(save = "no", status = 1)
+  })
+  router <- build_router(state)
+  socket <- Sys.getenv("ROSETTA_WORKER_SOCKET", "")
+  if (nzchar(socket)) {
+    unlink(socket)
+    server <- httpuv::startPipeServer(socket, 0L, router)  # mask 0: nginx (another user) may connect
+  } else {
+    port <- env_int("SAGEMAKER_BIND_TO_PORT", 8080L)
+    server <- httpuv::startServer("0.0.0.0", port, router)
+  }
+  ready <- Sys.getenv("ROSETTA_READY_FILE", "")
+  if (nzchar(ready)) writeLines(as.character(Sys.getpid()), ready)
+  message(sprintf("rosetta: worker %d ready on %s", Sys.getpid(), if (nzchar(socket)) socket else "0.0.0.0"))
+  repeat httpuv::service(1000)
+}
