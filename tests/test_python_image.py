@@ -106,7 +106,8 @@ def test_image_static_contract() -> None:
     labels = cfg["Labels"] or {}
     assert isinstance(labels, dict)
     assert labels["com.amazonaws.sagemaker.capabilities.accept-bind-to-port"] == "true"  # M-02
-    res = run(BASE, ["-c", "command -v train; command -v serve; ls -A /opt/ml 2>/dev/null | wc -l"], extra=["--entrypoint", "sh"])
+    script = "command -v train; command -v serve; ls -A /opt/ml 2>/dev/null | wc -l"
+    res = run(BASE, ["-c", script], extra=["--entrypoint", "sh"])
     lines = res.stdout.split()
     assert lines[:2] == ["/usr/local/bin/train", "/usr/local/bin/serve"] and lines[2] == "0"  # C-04
     bad = run(BASE, ["bogus"])
@@ -343,7 +344,8 @@ def test_sigterm_during_training_checkpoints(tmp_path: Path, toy_code: Path) -> 
 
 
 def test_runs_as_non_root(tmp_path: Path) -> None:
-    ml = ml_root(tmp_path / "ml", hyperparameters=HP, channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
+    channels = {"train": {"train.csv": (DATA / "train.csv").read_text()}}
+    ml = ml_root(tmp_path / "ml", hyperparameters=HP, channels=channels)
     res = run(IMAGE, ["train"], volumes={ml: "/opt/ml"}, extra=["--user", "1000:1000"])
     assert res.returncode == 0, res.stderr
     with serving(IMAGE, volumes={ml / "model": "/opt/ml/model:ro"}, extra=["--user", "1000:1000"]) as s:

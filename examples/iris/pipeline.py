@@ -13,13 +13,16 @@ module-level ``pipeline`` object); the CLI loads it from there.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from rosetta_orchestrator import Pipeline
 
 HERE = Path(__file__).resolve().parent
 
-#: image per training runtime (built by `rosetta build` + each example's Dockerfile)
+#: image per training runtime (each example's Dockerfile, FROM the runtime's base image); every
+#: image is also a pipeline parameter (PythonImage, RImage, JuliaImage), e.g. for ECR URIs on AWS
 TRAINERS = {
     "python": "rosetta-example/iris-python:latest",
     "r": "rosetta-example/iris-r:latest",
@@ -53,8 +56,9 @@ def pipeline() -> Pipeline:
         arguments=["--test-fraction", test_fraction, "--seed", seed, "--target", target])
 
     predictions = {}
-    for runtime, image in TRAINERS.items():
+    for runtime, default_image in TRAINERS.items():
         name = runtime.capitalize()
+        image = p.parameter(f"{'R' if runtime == 'r' else name}Image", default_image)
         train = p.training(f"Train{name}", image=image, runtime=runtime,
                            inputs={"train": split.output("train")},
                            hyperparameters=hyperparameters[runtime])
@@ -68,3 +72,24 @@ def pipeline() -> Pipeline:
         inputs={"test": split.output("test"), **predictions}, outputs=["evaluation"],
         arguments=["--target", target])
     return p
+
+
+def report(result: Any, console: Any) -> None:
+    """After a local run: accuracy per runtime (from Evaluate's evaluation.json) and step timings."""
+    from rich.table import Table
+
+    evaluate = result.steps["Evaluate"].properties
+    uri = next(o["S3Output"]["S3Uri"] for o in evaluate["ProcessingOutputConfig"]["Outputs"]
+               if o["OutputName"] == "evaluation")
+    scores = json.loads(result.store.read_text(f"{uri}/evaluation.json"))
+    table = Table(title="iris: one model per language (evaluated in R)")
+    for col in ("runtime", "image", "accuracy", "correct", "train s", "transform s"):
+        table.add_column(col, justify="left" if col in ("runtime", "image") else "right")
+    for runtime, image in TRAINERS.items():
+        name = runtime.capitalize()
+        s = scores.get(runtime, {})
+        table.add_row(runtime, image, f"{s.get('accuracy', float('nan')):.3f}",
+                      f"{s.get('correct', '?')}/{s.get('n', '?')}",
+                      f"{result.steps[f'Train{name}'].seconds:.1f}",
+                      f"{result.steps[f'Transform{name}'].seconds:.1f}")
+    console.print(table)

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +27,21 @@ def _say(msg: str) -> None:
 
 def _quiet_sdk() -> None:
     """The SDK logs INFO about configs and 'created' models while it merely builds arguments."""
-    for name in ("sagemaker", "sagemaker.config", "botocore", "boto3"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Running within a PipelineSession")
+    for name in [*logging.root.manager.loggerDict, "sagemaker", "botocore", "boto3"]:
+        if name.split(".")[0] in ("sagemaker", "botocore", "boto3"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _load(args: argparse.Namespace) -> Any:
     from rosetta_orchestrator.loader import load_module
 
     _quiet_sdk()
-    return load_module(args.file)
+    logging.disable(logging.INFO)  # the SDK sets its own logger levels while building steps
+    try:
+        return load_module(args.file)
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _params(items: list[str]) -> dict[str, str]:
@@ -84,12 +91,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.local:
         console.print("[red]error:[/] `run` executes locally: add --local (use `start` to run on SageMaker)")
         return 2
-    from rosetta_orchestrator.local.run import run_file
+    from rosetta_orchestrator.local.run import MissingImages, run_file
 
     pipeline, module = _load(args)
-    result = run_file(pipeline, module, parameters=_params(args.param), store_dir=Path(args.store),
-                      workdir=Path(args.workdir), s3_endpoint_url=args.s3_endpoint_url,
-                      max_parallel=args.parallel, console=console)
+    try:
+        result = run_file(pipeline, module, parameters=_params(args.param), store_dir=Path(args.store),
+                          workdir=Path(args.workdir), s3_endpoint_url=args.s3_endpoint_url,
+                          max_parallel=args.parallel, console=console)
+    except (MissingImages, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
     return 0 if result.status == "Succeeded" else 1
 
 

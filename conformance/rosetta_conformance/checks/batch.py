@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-from sagemaker_rosetta.containers import Response
-
 from rosetta_conformance import wire
 from rosetta_conformance.checks import check
 from rosetta_conformance.harness import Harness, Served
 from rosetta_conformance.outcome import Outcome, Skip
+from sagemaker_rosetta.containers import Response
 
 STRATEGIES = {"MULTI_RECORD", "SINGLE_RECORD", "MultiRecord", "SingleRecord"}
 
@@ -158,11 +157,12 @@ def headerless_single_row(h: Harness) -> Outcome:
     row = wire.csv_rows(p.body)[0]
     shown, problems = [], []
     for body in (row + b"\n", row):
+        newline = "with" if body.endswith(b"\n") else "without"
         r = served.server.invoke(body, "text/csv")
         n = len(_records(r, "text/csv")) if r.status == 200 else None
         shown.append(f"{wire.short(body, 40)} → {_show(r)}")
         if n != 1:
-            problems.append(f"{'with' if body.endswith(b'\n') else 'without'} newline: "
+            problems.append(f"{newline} newline: "
                             f"{'status ' + str(r.status) if n is None else f'{n} records'}")
     return Outcome(not problems, ("a single CSV row must give one prediction (header-less input): "
                                   + "; ".join(problems)) if problems else "",

@@ -7,12 +7,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sagemaker_rosetta.containers import Response
-
 from rosetta_conformance import wire
 from rosetta_conformance.checks import check
 from rosetta_conformance.harness import ALT_PORT, SAFE_RANGE, Harness, Served
 from rosetta_conformance.outcome import Blocked, Outcome, Skip
+from sagemaker_rosetta.containers import Response
 
 UNKNOWN_TYPE = "application/x-rosetta-unknown"
 BIG_BYTES = 5_900_000
@@ -92,10 +91,14 @@ def bind_to_port(h: Harness) -> Outcome:
     if 8080 in ports:
         return Outcome(False, "8080 is still open: two containers of a pipeline would clash", sent,
                        f"listening: {ports}")
-    detail = ""
-    if served.startup.ready_seconds is not None:
-        detail = f"GET /ping on {ALT_PORT}: 200"
-    return Outcome(True, detail, sent, f"listening: {ports}")
+    ping = ""
+    if not all(wire.is_loopback(ln.address) for ln in found if ln.port == ALT_PORT):  # else S-05's business
+        try:
+            r = served.server.request("GET", "/ping", timeout=5)
+            ping = f"; GET /ping on {ALT_PORT}: {r.status}"
+        except OSError as exc:
+            return Outcome(False, f"{ALT_PORT} listens but does not answer: {exc}", sent, f"listening: {ports}")
+    return Outcome(True, "", sent, f"listening: {ports}{ping}")
 
 
 @check("S-05")

@@ -6,11 +6,10 @@ import io
 import subprocess
 import tarfile
 
-from sagemaker_rosetta.engine import docker
-
 from rosetta_conformance.checks import check
 from rosetta_conformance.harness import Harness
 from rosetta_conformance.outcome import Outcome
+from sagemaker_rosetta.engine import docker
 
 SHELLS = {"sh", "bash", "dash", "ash", "zsh", "ksh"}
 INITS = {"tini", "tini-static", "docker-init", "dumb-init"}

@@ -52,7 +52,7 @@ def _expect(h: Harness) -> dict[str, Callable[[str], bool] | str]:
 
 
 def _compare(h: Harness, names: list[str]) -> Outcome:
-    run, env = _env(h)
+    _, env = _env(h)
     expect = _expect(h)
     wrong = []
     for name in names:

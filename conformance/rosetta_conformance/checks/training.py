@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import subprocess
 
-from sagemaker_rosetta import containers
-
 from rosetta_conformance import wire
 from rosetta_conformance.checks import check
 from rosetta_conformance.harness import Harness, TrainRun
 from rosetta_conformance.outcome import Outcome
+from sagemaker_rosetta import containers
 
 
 def _ok_run(run: TrainRun, what: str) -> Outcome:

@@ -21,6 +21,11 @@ LIVE: set[str] = set()
 _live_lock = threading.Lock()
 
 
+def track(name: str) -> None:
+    """Remember a container started elsewhere (a serving container) for :func:`remove_all`."""
+    _track(name, True)
+
+
 def _track(name: str, add: bool) -> None:
     with _live_lock:
         (LIVE.add if add else LIVE.discard)(name)

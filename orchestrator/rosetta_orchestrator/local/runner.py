@@ -161,39 +161,44 @@ class LocalRunner:
         pending = set(steps)
         failed = False
         futures: dict[Future[dict[str, Any]], str] = {}
+        pool = ThreadPoolExecutor(max(1, self.max_parallel), thread_name_prefix="step")
         try:
-            with ThreadPoolExecutor(max(1, self.max_parallel)) as pool:
-                while pending or futures:
-                    if not failed:
-                        for name in sorted(pending):
-                            if self.deps[name] <= {n for n, r in results.items() if r.status == "Succeeded"}:
-                                pending.discard(name)
-                                results[name].status = "Executing"
-                                futures[pool.submit(self._run_step, steps[name], results[name], resolver,
-                                                    models, run_dir, execution_id)] = name
-                    if not futures:
-                        break
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        name = futures.pop(fut)
-                        res = results[name]
-                        try:
-                            props[name] = fut.result()
-                            res.properties = props[name]
-                            res.status = "Succeeded"
-                        except StepFailed as exc:
-                            res.status, res.reason, res.exit_code, res.details = (
-                                "Failed", exc.reason, exc.exit_code, exc.details)
-                        except (ExpressionError, StoreError, OSError, KeyError, ValueError) as exc:
-                            res.status, res.reason = "Failed", f"{type(exc).__name__}: {exc}"
-                        failed = failed or res.status == "Failed"
-                        self.reporter.finished(res)
+            while pending or futures:
+                if not failed:
+                    succeeded = {n for n, r in results.items() if r.status == "Succeeded"}
+                    for name in sorted(pending):
+                        if self.deps[name] <= succeeded:
+                            pending.discard(name)
+                            results[name].status = "Executing"
+                            futures[pool.submit(self._run_step, steps[name], results[name], resolver,
+                                                models, run_dir, execution_id)] = name
+                if not futures:
+                    break
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    name = futures.pop(fut)
+                    self._settle(results[name], fut, props)
+                    failed = failed or results[name].status == "Failed"
         except BaseException:
-            container.remove_all()  # Ctrl-C: no container outlives the run
+            # Ctrl-C: remove the containers first, so the step threads end instead of being waited for
+            container.remove_all()
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
+        pool.shutdown(wait=True)
         status = "Failed" if failed else "Succeeded"
         return RunResult(self.pipeline_name, execution_id, status, time.monotonic() - started, results,
                          self.store, dict(self.parameters))
+
+    def _settle(self, res: StepResult, fut: Future[dict[str, Any]], props: dict[str, Any]) -> None:
+        try:
+            props[res.name] = fut.result()
+            res.properties = props[res.name]
+            res.status = "Succeeded"
+        except StepFailed as exc:
+            res.status, res.reason, res.exit_code, res.details = "Failed", exc.reason, exc.exit_code, exc.details
+        except (ExpressionError, StoreError, OSError, KeyError, ValueError, RuntimeError) as exc:
+            res.status, res.reason = "Failed", f"{type(exc).__name__}: {exc}"
+        self.reporter.finished(res)
 
     def _run_step(self, step: dict[str, Any], res: StepResult, resolver: Resolver, models: Models,
                   run_dir: Path, execution_id: str) -> dict[str, Any]:

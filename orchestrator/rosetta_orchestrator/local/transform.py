@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from rosetta_orchestrator.local import batching
-from rosetta_orchestrator.local.container import follow_logs
+from rosetta_orchestrator.local.container import follow_logs, remove, track
 from rosetta_orchestrator.local.context import JobContext, StepFailed
-from sagemaker_rosetta.containers import Server
+from sagemaker_rosetta.containers import Server, container_name
 
 #: SageMaker's defaults when neither the job nor the container says otherwise (B-04)
 DEFAULTS = {"BatchStrategy": "MultiRecord", "MaxPayloadInMB": 6, "MaxConcurrentTransforms": 1}
@@ -46,9 +46,11 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
     out_dir = ctx.workdir / "output"
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    server = Server(str(container["Image"]), env=env, volumes={model_dir: "/opt/ml/model:ro"})
+    server = Server(str(container["Image"]), env=env, volumes={model_dir: "/opt/ml/model:ro"},
+                    name=container_name(ctx.step))
     counts = {"records": 0, "requests": 0}
     try:
+        track(server.name)
         server.start()
         follow_logs(server.name, ctx.log)
         try:
@@ -84,7 +86,7 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
             raise StepFailed(ctx.step, f"{len(failures)} input file(s) failed: {failures[0]}",
                              details="\n".join(failures))
     finally:
-        server.remove()
+        remove(server.name)
     return {
         "TransformJobName": ctx.job_name,
         "TransformJobStatus": "Completed",

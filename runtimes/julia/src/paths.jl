@@ -34,8 +34,8 @@ end
 env_bool(name::AbstractString, default::Bool = false) =
     lowercase(strip(get(ENV, name, default ? "true" : "false"))) in ("1", "true", "yes", "on")
 
-port() = env_int("SAGEMAKER_BIND_TO_PORT", 8080)                       # S-04
+bind_port() = env_int("SAGEMAKER_BIND_TO_PORT", 8080)                       # S-04
 "Request body limit in bytes: SAGEMAKER_MAX_PAYLOAD_IN_MB MiB, never below 6 MiB (S-12)."
 max_payload_mb() = env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6; min = 6)
 max_payload_bytes() = max_payload_mb() * 1024 * 1024
-workers() = env_int("SAGEMAKER_MODEL_SERVER_WORKERS", Threads.nthreads(); min = 1)
+server_workers() = env_int("SAGEMAKER_MODEL_SERVER_WORKERS", Threads.nthreads(); min = 1)

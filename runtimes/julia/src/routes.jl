@@ -11,7 +11,7 @@ Base.@kwdef mutable struct App
     ready::Bool = false
     n_features::Union{Int,Nothing} = nothing
     max_body::Int = max_payload_bytes()
-    workers::Int = workers()
+    workers::Int = server_workers()
     custom_input::Bool = false
     custom_output::Bool = false
 end

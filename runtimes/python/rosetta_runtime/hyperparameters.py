@@ -89,8 +89,8 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     if container in (list, tuple):
         if not isinstance(value, list | tuple):
             raise HyperparameterError(f"{name}: expected a list, got {value!r}")
-        args = typing.get_args(tp)
-        items = [_coerce(f"{name}[{i}]", v, args[0]) if args else v for i, v in enumerate(value)]
+        item_types = typing.get_args(tp)
+        items = [_coerce(f"{name}[{i}]", v, item_types[0]) if item_types else v for i, v in enumerate(value)]
         return tuple(items) if container is tuple else list(items)
     if container is dict:
         if not isinstance(value, dict):

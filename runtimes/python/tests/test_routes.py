@@ -15,7 +15,6 @@ from rosetta_runtime.adapter import load_adapter
 from rosetta_runtime.app import App
 from rosetta_runtime.paths import MIB, ServingSettings
 from rosetta_runtime.routes import Service
-
 from rosetta_runtime.user import load_user_module
 
 SOURCE = """

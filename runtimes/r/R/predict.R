@@ -36,3 +36,15 @@ load_state <- function(dir = model_dir()) {
   state$ready <- TRUE
   state
 }
+
+#' Predict a numeric matrix for a foreign server (the rpy2 flavour): named columns in,
+#' plain vectors or matrices out (factors → labels, data frames → matrices).
+#' @param state the server state (see `load_state()`).
+#' @param X a numeric matrix (records × features), or whatever the user's `input_fn` returned.
+#' @keywords internal
+predict_matrix <- function(state, X) {
+  if (is.matrix(X) && is.numeric(X)) X <- as_model_input(X, state$features)
+  p <- as_records(predict_records(state, X))
+  if (is.data.frame(p)) p <- as.matrix(p)
+  p
+}

@@ -1,0 +1,62 @@
+"""``rosetta conform IMAGE``: check an image against the SageMaker contract from the outside."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rosetta_conformance.clauses import PROFILES, select
+from rosetta_conformance.manifest import ManifestError, load, load_expected_failures
+from rosetta_conformance.outcome import Result
+from rosetta_conformance.report import STYLE, print_report, write_reports
+from rosetta_conformance.runner import run_suite
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("conform", help="check an image against the SageMaker container contract",
+                              description=__doc__)
+    p.add_argument("image", help="image to check, e.g. my-model:latest")
+    p.add_argument("-m", "--manifest", type=Path, help="conformance.toml with data, hyperparameters, payloads")
+    p.add_argument("--model-dir", type=Path, help="serve this model directory (no training needed)")
+    p.add_argument("-p", "--profile", default="must",
+                   help=f"comma-separated profiles: {', '.join(PROFILES)}, all (default: must)")
+    p.add_argument("-c", "--clause", action="append", help="run only this clause (repeatable)")
+    p.add_argument("-x", "--expected-failures", type=Path,
+                   help="TOML of clauses known to fail (default: expected-failures.toml next to the manifest)")
+    p.add_argument("-o", "--output", type=Path, default=Path("out/conformance"),
+                   help="directory for the JUnit XML and Markdown reports (default: out/conformance)")
+    p.add_argument("-j", "--jobs", type=int, default=4, help="checks run in parallel (default 4)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console()
+    try:
+        manifest = load(args.manifest)
+        expected = load_expected_failures(args.expected_failures or manifest.expected_failures)
+        profiles = [s.strip() for s in args.profile.split(",") if s.strip()]
+        total = len(select(profiles, args.clause))
+    except (ManifestError, ValueError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    if manifest.training is None and args.model_dir is None:
+        console.print("[yellow]no [training] in the manifest and no --model-dir: training and serving "
+                      "clauses will be skipped[/]")
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[last]}"), console=console, transient=True) as bar:
+        task = bar.add_task(f"checking {args.image}", total=total, last="")
+
+        def progress(r: Result) -> None:
+            bar.update(task, advance=1, last=f"[{STYLE[r.status]}]{r.clause} {r.status.value}[/]")
+
+        report = run_suite(args.image, manifest, profiles=profiles, only=args.clause,
+                           model_dir=args.model_dir.resolve() if args.model_dir else None, expected=expected,
+                           jobs=args.jobs, progress=progress)
+    print_report(report, console)
+    xml_path, md_path = write_reports(report, args.output)
+    console.print(f"reports: {xml_path}, {md_path}")
+    return report.exit_code

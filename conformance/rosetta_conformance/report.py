@@ -1,0 +1,114 @@
+"""Reports: a rich terminal table, JUnit XML (for CI) and Markdown (for humans and PRs)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from rosetta_conformance.outcome import Result, Status
+from rosetta_conformance.runner import Report
+
+STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.BLOCKED: "red", Status.SKIP: "dim",
+         Status.XFAIL: "yellow", Status.XPASS: "bold yellow"}
+
+
+def describe(r: Result) -> str:
+    """The one-line story of a result: why, blocked by what, expected because."""
+    parts = []
+    if r.blocked_by:
+        parts.append(f"blocked by {r.blocked_by}")
+    if r.detail:
+        parts.append(r.detail.splitlines()[0])
+    if r.reason:
+        parts.append(f"expected failure: {r.reason}" + (" — now passes, remove it from the list"
+                                                        if r.status is Status.XPASS else ""))
+    return "; ".join(parts)
+
+
+def summary(report: Report) -> str:
+    counts = {s: len(report.by_status(s)) for s in Status}
+    shown = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+    verdict = "CONFORMS" if report.ok else "DOES NOT CONFORM"
+    return f"{report.image}: {verdict} ({shown}) in {report.seconds:.1f} s"
+
+
+def table(report: Report) -> Table:
+    t = Table(title=f"SageMaker contract — {report.image} (profile: {', '.join(report.profiles)})",
+              show_lines=False, expand=True)
+    for col, kw in (("clause", {"no_wrap": True}), ("result", {"no_wrap": True}), ("rule", {"ratio": 3}),
+                    ("sent", {"ratio": 3}), ("received", {"ratio": 4}), ("notes", {"ratio": 3})):
+        t.add_column(col, **kw)
+    for r in report.results:
+        t.add_row(r.clause, f"[{STYLE[r.status]}]{r.status.value.upper()}[/]", r.title, r.sent, r.received,
+                  describe(r))
+    return t
+
+
+def print_report(report: Report, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(table(report))
+    for name, value in sorted(report.figures.items()):
+        console.print(f"  {name}: {value:.2f}")
+    xpass = report.by_status(Status.XPASS)
+    if xpass:
+        console.print(f"[bold yellow]now passing, remove from expected failures:[/] {', '.join(xpass)}")
+    console.print(f"[{'green' if report.ok else 'bold red'}]{summary(report)}[/]")
+
+
+def junit_xml(report: Report) -> str:
+    suite = ET.Element("testsuite", name=f"sagemaker-contract[{report.image}]", tests=str(len(report.results)),
+                       failures=str(sum(r.status in (Status.FAIL, Status.BLOCKED) for r in report.results)),
+                       skipped=str(sum(r.status in (Status.SKIP, Status.XFAIL) for r in report.results)),
+                       time=f"{report.seconds:.3f}")
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="image", value=report.image)
+    ET.SubElement(props, "property", name="profiles", value=",".join(report.profiles))
+    for name, value in report.figures.items():
+        ET.SubElement(props, "property", name=name, value=f"{value:.3f}")
+    for r in report.results:
+        case = ET.SubElement(suite, "testcase", classname=f"sagemaker_contract.{r.profile}",
+                             name=f"{r.clause} {r.title}", time=f"{r.seconds:.3f}")
+        body = f"source: {r.source}\nsent: {r.sent}\nreceived: {r.received}\n{r.detail}"
+        if r.status in (Status.FAIL, Status.BLOCKED):
+            el = ET.SubElement(case, "failure", message=describe(r)[:500] or r.status.value)
+            el.text = body
+        elif r.status in (Status.SKIP, Status.XFAIL):
+            el = ET.SubElement(case, "skipped", message=describe(r)[:500] or "skipped")
+        ET.SubElement(case, "system-out").text = body
+    return ET.tostring(suite, encoding="unicode")
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(report: Report) -> str:
+    lines = [f"# SageMaker contract conformance: `{report.image}`", "",
+             f"**{summary(report)}** — profile {', '.join(report.profiles)}"
+             + (f", manifest `{report.manifest}`" if report.manifest else ""), ""]
+    if report.figures:
+        lines += [", ".join(f"{k} = {v:.2f}" for k, v in sorted(report.figures.items())), ""]
+    lines += ["| clause | result | rule (source) | sent | received | notes |", "|---|---|---|---|---|---|"]
+    for r in report.results:
+        lines.append(f"| {r.clause} | {r.status.value.upper()} | {_md(r.title)} ({_md(r.source)}) | "
+                     f"{_md(r.sent)} | {_md(r.received)} | {_md(describe(r))} |")
+    return "\n".join(lines) + "\n"
+
+
+def slug(image: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", image).strip("_")
+
+
+def write_reports(report: Report, outdir: Path | str, stem: str | None = None) -> tuple[Path, Path]:
+    """Write ``<stem>.xml`` (JUnit) and ``<stem>.md`` into ``outdir``; return both paths."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = stem or slug(report.image)
+    xml_path, md_path = out / f"{stem}.xml", out / f"{stem}.md"
+    xml_path.write_text(junit_xml(report))
+    md_path.write_text(markdown(report))
+    return xml_path, md_path

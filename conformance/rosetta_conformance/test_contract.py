@@ -1,0 +1,24 @@
+"""One test per SageMaker contract clause; run with ``pytest --pyargs rosetta_conformance --image IMAGE``."""
+
+from __future__ import annotations
+
+import pytest
+
+from rosetta_conformance.outcome import Status
+from rosetta_conformance.report import describe
+from rosetta_conformance.runner import Report
+
+
+def test_clause(conformance_clause: str, conformance_report: Report,
+                record_property: pytest.RecordProperty) -> None:
+    r = next(x for x in conformance_report.results if x.clause == conformance_clause)
+    for key in ("clause", "title", "source", "sent", "received"):
+        record_property(key, getattr(r, key))
+    story = (f"{r.clause} {r.title} [{r.source}]\n  sent:     {r.sent}\n  received: {r.received}\n"
+             f"  {describe(r)}")
+    if r.status is Status.XFAIL:
+        pytest.xfail(f"{r.clause}: {r.reason}")
+    if r.status is Status.SKIP:
+        pytest.skip(f"{r.clause}: {r.detail}")
+    if r.status in (Status.FAIL, Status.BLOCKED):
+        pytest.fail(story, pytrace=False)

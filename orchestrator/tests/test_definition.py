@@ -1,0 +1,102 @@
+"""The iris pipeline compiles to a SageMaker definition offline: structure, images, parameters, refs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from orch_helpers import ROOT, rosetta
+
+IRIS = ROOT / "examples" / "iris" / "pipeline.py"
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    res = rosetta("definition", str(IRIS), guard=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "NETGUARD_ATTEMPTS 0" in res.stderr, res.stderr[-5000:]
+    return dict(json.loads(res.stdout))
+
+
+def steps(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["Name"]: s for s in d["Steps"]}
+
+
+def test_zero_network_and_valid_shape(definition: dict[str, Any]) -> None:
+    assert definition["Version"] == "2020-12-01"
+    assert set(steps(definition)) == {
+        "Split", "TrainPython", "TrainR", "TrainJulia", "ModelPython", "ModelR", "ModelJulia",
+        "TransformPython", "TransformR", "TransformJulia", "Evaluate"}
+
+
+def test_step_types(definition: dict[str, Any]) -> None:
+    kinds = {n: s["Type"] for n, s in steps(definition).items()}
+    assert kinds["Split"] == kinds["Evaluate"] == "Processing"
+    for rt in ("Python", "R", "Julia"):
+        assert (kinds[f"Train{rt}"], kinds[f"Model{rt}"], kinds[f"Transform{rt}"]) == (
+            "Training", "Model", "Transform")
+
+
+def test_images_per_step(definition: dict[str, Any]) -> None:
+    s = steps(definition)
+    params = {p["Name"]: p for p in definition["Parameters"]}
+    assert s["Split"]["Arguments"]["AppSpecification"]["ImageUri"] == "rosetta/python:latest"
+    assert s["Evaluate"]["Arguments"]["AppSpecification"]["ImageUri"] == "rosetta/r:latest"
+    for rt, param, image in (("Python", "PythonImage", "rosetta-example/iris-python:latest"),
+                             ("R", "RImage", "rosetta-example/iris-r:latest"),
+                             ("Julia", "JuliaImage", "rosetta-example/iris-julia:latest")):
+        train_image = s[f"Train{rt}"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
+        assert train_image == {"Get": f"Parameters.{param}"}
+        assert params[param]["DefaultValue"] == image
+        assert s[f"Model{rt}"]["Arguments"]["PrimaryContainer"]["Image"] == {"Get": f"Parameters.{param}"}
+    # the evaluation runs in another language than at least one trainer
+    assert "rosetta/r" in s["Evaluate"]["Arguments"]["AppSpecification"]["ImageUri"]
+    entry = s["Evaluate"]["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
+    assert entry[0] == "Rscript" and entry[1].endswith("/evaluate.R")
+
+
+def test_parameters_and_hyperparameters(definition: dict[str, Any]) -> None:
+    params = {p["Name"]: p for p in definition["Parameters"]}
+    assert params["PythonNEstimators"]["Type"] == "Integer"
+    assert params["JuliaLearningRate"]["Type"] == "Float"
+    assert params["Target"] == {"Name": "Target", "Type": "String", "DefaultValue": "species"}
+    s = steps(definition)
+    hp = s["TrainPython"]["Arguments"]["HyperParameters"]
+    # non-string parameters reach HyperParameters as strings (T-02) through Std:Join
+    assert hp["n_estimators"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.PythonNEstimators"}]}}
+    assert hp["target"] == {"Get": "Parameters.Target"}
+    assert set(s["TrainR"]["Arguments"]["HyperParameters"]) == {"ntree", "target"}
+    assert set(s["TrainJulia"]["Arguments"]["HyperParameters"]) == {"epochs", "learning_rate", "target"}
+
+
+def test_references_between_steps(definition: dict[str, Any]) -> None:
+    s = steps(definition)
+    channel = s["TrainR"]["Arguments"]["InputDataConfig"][0]
+    assert channel["ChannelName"] == "train"
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == {
+        "Get": "Steps.Split.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"}
+    assert s["ModelJulia"]["Arguments"]["PrimaryContainer"]["ModelDataUrl"] == {
+        "Get": "Steps.TrainJulia.ModelArtifacts.S3ModelArtifacts"}
+    tr = s["TransformPython"]["Arguments"]
+    assert tr["ModelName"] == {"Get": "Steps.ModelPython.ModelName"}
+    assert tr["TransformInput"]["SplitType"] == "Line"
+    assert tr["TransformInput"]["ContentType"] == "text/csv"
+    assert tr["BatchStrategy"] == "MultiRecord"
+    assert tr["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == {
+        "Get": "Steps.Split.ProcessingOutputConfig.Outputs['features'].S3Output.S3Uri"}
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in s["Evaluate"]["Arguments"]["ProcessingInputs"]}
+    assert inputs["python"] == {"Get": "Steps.TransformPython.TransformOutput.S3OutputPath"}
+    assert inputs["julia"] == {"Get": "Steps.TransformJulia.TransformOutput.S3OutputPath"}
+    # outputs are per execution: Std:Join with the execution id
+    out = s["Split"]["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    assert {"Get": "Execution.PipelineExecutionId"} in out["Std:Join"]["Values"]
+
+
+def test_graph_names_each_runtime() -> None:
+    res = rosetta("graph", str(IRIS), guard=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.startswith("flowchart LR")
+    assert 'TrainJulia["TrainJulia<br/>Training · julia' in res.stdout
+    assert 'Evaluate["Evaluate<br/>Processing · r' in res.stdout
+    assert "Split --> TrainR" in res.stdout and "TransformJulia --> Evaluate" in res.stdout

@@ -1,0 +1,118 @@
+# The serving entry (`IMAGE serve`, contract §4): listen first (/ping says 503 while
+# loading), load the model, warm the JIT up with real requests over loopback, then /ping 200.
+
+"""
+    load_model!(app)
+
+Load user code and the model from `model_dir()` (read-only is fine, S-02). Any failure
+throws: the serve entry logs it and exits non-zero (never 503 forever).
+"""
+function load_model!(app::App)
+    mod = load_user_code()
+    M = model_type(mod)
+    dir = model_dir()
+    isdir(dir) || error("model directory $dir does not exist")
+    model = call_user(load, M, dir)
+    nf = call_user(n_features, model)
+    if nf === nothing
+        meta = read_json_file(joinpath(dir, "rosetta.json"), Dict{String,Any}())
+        nf = meta isa AbstractDict ? get(meta, "n_features", nothing) : nothing
+    end
+    app.n_features = nf isa Integer ? Int(nf) : nothing
+    app.custom_input = any(m -> m.module !== Rosetta, methods(input_fn, (M, Any, Any)))
+    app.custom_output = any(m -> m.module !== Rosetta, methods(output_fn, (M, Any, Any)))
+    app.model = model
+    @info "model loaded" type = M n_features = app.n_features
+    return app
+end
+
+"One request over loopback (Connection: close); the response's status code."
+function self_request(port::Integer, method, path, body = "", headers = Pair{String,String}[])
+    sock = connect(ip"127.0.0.1", port)
+    try
+        io = IOBuffer()
+        print(io, method, " ", path, " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n")
+        for (k, v) in headers
+            print(io, k, ": ", v, "\r\n")
+        end
+        print(io, "Content-Length: ", sizeof(body), "\r\n\r\n", body)
+        write(sock, take!(io))
+        resp = String(read(sock))
+        m = match(r"^HTTP/1\.[01] (\d{3})", resp)
+        return m === nothing ? 0 : parse(Int, m.captures[1])
+    finally
+        close(sock)
+    end
+end
+
+"""
+    warm_up(app, port)
+
+Compile the whole request path before `/ping` says 200: parse, route, decode, predict and
+encode in every codec, through the real socket (without it the first request takes ~300 ms).
+"""
+function warm_up(app::App, port::Integer)
+    t0 = time()
+    self_request(port, "GET", "/ping")
+    self_request(port, "GET", "/execution-parameters")
+    self_request(port, "GET", "/nowhere")
+    self_request(port, "POST", "/invocations", "x", ["Content-Type" => "image/png"])
+    nf = app.n_features
+    if nf === nothing
+        @warn "warm-up without a prediction: n_features(model) is unknown"
+    else
+        row = join(fill("0", nf), ",")
+        for (ct, body) in (("text/csv", row * "\n"), ("application/json", "[[$row]]"), ("application/jsonlines", "[$row]\n"))
+            for accept in ("text/csv", "application/json", "application/jsonlines")
+                st = self_request(port, "POST", "/invocations", body, ["Content-Type" => ct, "Accept" => accept])
+                st == 200 || @warn "warm-up request $ct → $accept answered $st"
+            end
+        end
+        self_request(port, "POST", "/invocations", "a,b\n", ["Content-Type" => "text/csv"])
+    end
+    @info "warm-up done" seconds = round(time() - t0; digits = 2)
+end
+
+"""
+    serve(; port = bind_port(), host = IPv4(0)) -> exit code
+
+Run the server until a shutdown is requested (SIGTERM), then drain (S-13).
+"""
+function serve(; port::Integer = bind_port(), host = IPv4(0))
+    app = App()
+    server = start_server(req -> route(app, req); host = host, port = port,
+                          limits = Limits(max_body = app.max_body), threaded = Threads.nthreads() > 1)
+    @info "listening on $(host):$(server.port) with $(Threads.nthreads()) thread(s)"
+    try
+        load_model!(app)
+        warm_up(app, server.port)
+        app.ready = true
+        @info "ready"
+        wait_for_shutdown(server)
+    catch e
+        if !(e isa InterruptException)
+            stop!(server; timeout = 1)
+            rethrow()
+        end
+    end
+    @info "stopping: draining in-flight requests"
+    drained = stop!(server; timeout = 25)
+    @info drained ? "stopped" : "stopped with requests still in flight"
+    return 0
+end
+
+"Entry point of `serve`."
+function serve_main()
+    Base.exit_on_sigint(false)               # the entrypoint forwards SIGTERM as SIGINT
+    configure_logging()
+    code = try
+        serve()
+    catch e
+        inner = e isa UserCodeError ? e.exception : e
+        bt = e isa UserCodeError && e.backtrace !== nothing ? e.backtrace : catch_backtrace()
+        @error "cannot serve: $(exception_line(inner))" exception = (inner, bt)
+        1
+    end
+    flush(stdout); flush(stderr)
+    exit(code)
+end

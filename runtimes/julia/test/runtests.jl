@@ -1,0 +1,294 @@
+# Unit tests of the Julia runtime (standard library `Test` only). Run inside the image:
+#   docker run --rm --entrypoint julia rosetta/julia:latest /opt/rosetta/julia/Rosetta/test/runtests.jl
+# The HTTP tests drive a real server in this process over real sockets on 127.0.0.1.
+using Test, Sockets, Serialization
+using Rosetta
+const R = Rosetta
+
+# A tiny model, defined the way a user's model.jl would.
+struct Doubler
+    k::Float64
+end
+R.fit(::Type{Doubler}, data, hp) = Doubler(hp.k)
+R.predict(m::Doubler, X) = vec(sum(X; dims = 2)) .* m.k
+R.n_features(::Doubler) = 2
+R.hyperparameters(::Type{Doubler}) = (k = 2.0, epochs = 10, verbose = false, name = "d", layers = [1, 2])
+
+# ---------------------------------------------------------------------------------------
+# HTTP: a real server in this process
+
+app = R.App(model = Doubler(2.0), ready = true, n_features = 2, max_body = 6 * 1024 * 1024, workers = 1)
+server = R.start_server(req -> R.route(app, req); host = ip"127.0.0.1", port = 0,
+                        limits = R.Limits(max_body = 6 * 1024 * 1024, max_line = 1024, max_header = 4096))
+PORT = server.port
+
+"Read one response from `sock`: (status, headers, body)."
+function read_response(sock)
+    status_line = readline(sock)
+    status = parse(Int, split(status_line)[2])
+    headers = Dict{String,String}()
+    while (l = readline(sock)) != ""
+        k, v = split(l, ":"; limit = 2)
+        headers[lowercase(k)] = strip(v)
+    end
+    n = parse(Int, get(headers, "content-length", "0"))
+    body = String(read(sock, n))
+    return status, headers, body
+end
+rawreq(method, path, body = ""; h = "") =
+    "$method $path HTTP/1.1\r\nHost: x\r\n$(h)Content-Length: $(sizeof(body))\r\n\r\n$body"
+function exchange(bytes; close_after = true)
+    sock = connect(ip"127.0.0.1", PORT)
+    write(sock, bytes)
+    r = read_response(sock)
+    close_after && close(sock)
+    return r
+end
+
+@testset "Rosetta" begin
+
+@testset "JSON" begin
+    for v in Any[1, -0.5, "a\"b\\c\n\u00e9\U1F600", true, nothing, Any[1, "x", Any[]], Dict{String,Any}("a" => Any[1, 2.5], "b" => nothing)]
+        @test R.parse_json(R.json(v)) == v
+    end
+    @test R.parse_json("  [1, 2.0, -3e2, 1E-2] ") == Any[1, 2.0, -300.0, 0.01]
+    @test R.parse_json("\"\\u00e9\\ud83d\\ude00\"") == "é😀"
+    @test R.parse_json("123") isa Int64
+    @test R.json((a = 1, b = [1.5, NaN], c = "x")) == "{\"a\":1,\"b\":[1.5,null],\"c\":\"x\"}"
+    @test R.json(Float32(0.1)) == "0.1e0"
+    @test R.json("\u0001") == "\"\\u0001\""
+    for bad in ["", "[1,", "[1 2]", "{\"a\" 1}", "{a:1}", "01", "1.", "-", "tru", "\"abc", "[1]x",
+                "\"\\x\"", "\"\\ud800\"", "{\"a\":1,}", "[1,]", "\"a\nb\"", "NaN"]
+        @test_throws R.JSONError R.parse_json(bad)
+    end
+    deep(n) = "["^n * "]"^n
+    @test R.parse_json(deep(32); maxdepth = 32) isa Vector
+    @test_throws R.JSONError R.parse_json(deep(33); maxdepth = 32)
+    @test_throws R.JSONError R.parse_json(deep(100_000); maxdepth = 32)     # no stack overflow
+end
+
+@testset "hyperparameters" begin
+    d = R.hyperparameters(Doubler)
+    dec(raw) = R.decode_hyperparameters(raw, d)
+    @test dec(Dict("k" => "3")).k === 3.0                      # str(v)
+    @test dec(Dict("epochs" => "3", "k" => "0.5")).epochs === 3
+    @test dec(Dict("epochs" => "3.0")).epochs === 3
+    @test dec(Dict("epochs" => "\"7\"")).epochs === 7          # json.dumps of a string
+    @test dec(Dict("verbose" => "True")).verbose === true
+    @test dec(Dict("verbose" => "true")).verbose === true
+    @test dec(Dict("verbose" => "no")).verbose === false
+    @test dec(Dict("name" => "\"abc\"")).name == "abc"
+    @test dec(Dict("name" => "3")).name == "3"
+    @test dec(Dict("layers" => "[3, 4]")).layers == [3, 4]
+    @test dec(Dict("layers" => "(3, 4)")).layers == [3, 4]     # Python literal, never evaluated
+    @test dec(Dict("epochs" => "None")).epochs == 10           # missing → default
+    @test dec(Dict("epochs" => "null")).epochs == 10
+    @test dec(Dict("sagemaker_program" => "x")) == d
+    @test dec(Dict{String,Any}()) == d
+    err(raw) = try dec(raw); "" catch e; e isa R.HyperparameterError ? e.msg : rethrow() end
+    @test err(Dict("epochs" => "abc")) == "epochs: expected an integer, got 'abc'"
+    @test err(Dict("epochs" => "2.5")) == "epochs: expected an integer, got '2.5'"
+    @test err(Dict("verbose" => "maybe")) == "verbose: expected a boolean, got 'maybe'"
+    @test err(Dict("k" => "x")) == "k: expected a number, got 'x'"
+    @test occursin("unknown hyperparameter", err(Dict("nope" => "1")))
+    @test occursin("layers", err(Dict("layers" => "['a']")))
+    @test occursin("layers", err(Dict("layers" => "__import__('os')")))
+    u = R.decode_hyperparameters(Dict("a" => "1", "b" => "x", "c" => "[1]"), nothing)
+    @test u == (a = 1, b = "x", c = Any[1])
+end
+
+@testset "codecs" begin
+    csv(s; nf = nothing, p = Dict{String,String}()) = R.decode_csv(Vector{UInt8}(s), nf, p)
+    msg(f) = try f(); "" catch e; e isa R.BadRequest ? e.msg : rethrow() end
+    @test csv("1,2\n3,4\n") == [1.0 2.0; 3.0 4.0]
+    @test csv("1,2\r\n3,4") == [1.0 2.0; 3.0 4.0]
+    @test csv("\ufeff1,2\n\n 3 , 4 \n") == [1.0 2.0; 3.0 4.0]
+    @test csv("5.1,3.5") == [5.1 3.5]                             # one headerless row is kept
+    @test csv("a,b\n1,2\n"; p = Dict("header" => "present")) == [1.0 2.0]
+    @test msg(() -> csv("")) == "empty payload"
+    @test msg(() -> csv("\n\n")) == "empty payload"
+    @test msg(() -> csv("1,2\n3,abc\n")) == "row 2: 'abc' is not a number"
+    @test msg(() -> csv("1,2\n3\n")) == "row 2 has 1 columns, expected 2"
+    @test msg(() -> csv("1,2,3"; nf = 2)) == "row 1 has 3 columns, expected 2"
+    @test msg(() -> csv("1,nan")) == "row 1: non-finite value"
+    @test msg(() -> csv("1,inf")) == "row 1: non-finite value"
+    @test msg(() -> R.decode_csv(UInt8[0xff, 0x31], nothing, Dict{String,String}())) == "invalid UTF-8"
+    js(s; nf = nothing) = R.decode_json(Vector{UInt8}(s), nf, Dict{String,String}())
+    @test js("[[1,2],[3,4]]") == [1.0 2.0; 3.0 4.0]
+    @test js("[1,2]") == [1.0 2.0]
+    @test js("{\"instances\": [[1,2]]}") == [1.0 2.0]
+    @test msg(() -> js("[[1,2],[3]]")) == "row 2 has 1 columns, expected 2"
+    @test msg(() -> js("[[1,\"a\"]]")) == "row 1: '\"a\"' is not a number"
+    @test startswith(msg(() -> js("[[1,2]")), "invalid JSON")
+    @test startswith(msg(() -> js("["^40 * "]"^40)), "invalid JSON")
+    @test msg(() -> js("[]")) == "empty payload"
+    @test msg(() -> js("1e999")) != ""
+    jl(s) = R.decode_jsonlines(Vector{UInt8}(s), nothing, Dict{String,String}())
+    @test jl("[1,2]\n\n[3,4]") == [1.0 2.0; 3.0 4.0]
+    @test startswith(msg(() -> jl("[1,2]\n[3,")), "line 2: invalid JSON")
+    @test String(R.encode_csv(R.records(["a", "b"]))) == "a\nb\n"
+    @test String(R.encode_csv(R.records([1.0 2.0; 3.0 4.0]))) == "1.0,2.0\n3.0,4.0\n"
+    @test String(R.encode_json(R.records([1, 2]))) == "{\"predictions\":[1,2]}"
+    @test String(R.encode_jsonlines(R.records([1.0 2.0; 3.0 4.0]))) == "[1.0,2.0]\n[3.0,4.0]\n"
+    @test R.media_type("Text/CSV; charset=utf-8") == ("text/csv", Dict("charset" => "utf-8"))
+    @test R.media_type("application/x-jsonlines")[1] == "application/jsonlines"
+    @test R.negotiate(nothing, "text/csv") == "text/csv"
+    @test R.negotiate("*/*", "application/json") == "application/json"
+    @test R.negotiate("application/json;q=0.5, text/csv", "x") == "text/csv"
+    @test R.negotiate("text/csv;q=0, application/*", "text/csv") == "application/json"
+    @test R.negotiate("image/png", "text/csv") === nothing
+end
+
+@testset "data and failure file" begin
+    root = mktempdir()
+    withenv("ROSETTA_ML_ROOT" => root) do
+        mkpath(joinpath(root, "input", "config"))
+        mkpath(joinpath(root, "input", "data", "train"))
+        write(joinpath(root, "input", "data", "train", "a.csv"), "x,y,label\n1,2.5,a\n3,4,b\n")
+        write(joinpath(root, "input", "data", "train", "b.csv"), "x,y,label\n5,6,c\n")
+        write(joinpath(root, "input", "config", "inputdataconfig.json"), "{\"train\": {}}")
+        d = R.discover_channels()
+        t = d["train"]
+        @test t.columns == ["x", "y", "label"]
+        @test size(t.rows) == (3, 3)
+        @test R.column(t, "label") == ["a", "b", "c"]
+        @test R.features(t; exclude = "label") == [1.0 2.5; 3.0 4.0; 5.0 6.0]
+        @test_throws R.DataError d["test"]
+        write(joinpath(root, "input", "config", "inputdataconfig.json"), "{\"train\": {}, \"test\": {}}")
+        e = try R.discover_channels(); nothing catch e; e end
+        @test e isa R.DataError && occursin("'test'", e.msg)
+        R.write_failure("DataError: " * e.msg, "details")
+        text = read(joinpath(root, "output", "failure"), String)
+        @test startswith(text, "DataError: channel 'test'")
+        @test occursin("\n\ndetails", text)
+        @test R.failure_reason(InterruptException()) == ("Stopped", "received SIGTERM")
+        @test R.failure_reason(R.UserCodeError(ErrorException("boom"), nothing)) == ("UserCodeError", "ErrorException: boom")
+        @test R.failure_reason(R.HyperparameterError("a: b"))[1] == "HyperparameterError"
+    end
+end
+
+@testset "HTTP" begin
+    @test exchange(rawreq("GET", "/ping"))[1] == 200
+    st, h, b = exchange(rawreq("POST", "/invocations", "1,2\n3,4"; h = "Content-Type: text/csv\r\n"))
+    @test (st, b, h["content-type"]) == (200, "6.0\n14.0\n", "text/csv")
+    @test exchange(rawreq("GET", "/nope"))[1:3:3] == (404,)
+    @test exchange(rawreq("GET", "/nope"))[3] == "not found\n"
+    st, h, b = exchange(rawreq("GET", "/invocations"))
+    @test (st, b, h["allow"]) == (405, "method not allowed\n", "POST")
+    @test exchange(rawreq("POST", "/invocations", "1,2"; h = "Content-Type: image/png\r\n"))[3] ==
+          "unsupported Content-Type 'image/png'; accepted: text/csv, application/json, application/jsonlines\n"
+    @test exchange(rawreq("POST", "/invocations", "1,2"; h = "Accept: image/png\r\n"))[1] == 406
+    @test exchange(rawreq("POST", "/invocations", "1,2,3"))[3] == "row 1 has 3 columns, expected 2\n"
+    st, h, b = exchange(rawreq("POST", "/invocations", "[[1,2]]"; h = "Content-Type: application/json\r\n"))
+    @test (st, b, h["content-type"]) == (200, "{\"predictions\":[6.0]}", "application/json")
+    @test exchange(rawreq("GET", "/execution-parameters"))[3] == "{\"MaxConcurrentTransforms\":1,\"BatchStrategy\":\"MULTI_RECORD\",\"MaxPayloadInMB\":6}"
+    # HEAD: headers only
+    sock = connect(ip"127.0.0.1", PORT)
+    write(sock, "HEAD /ping HTTP/1.1\r\nHost: x\r\n\r\nGET /ping HTTP/1.1\r\n\r\n")
+    @test readline(sock) == "HTTP/1.1 200 OK"
+    close(sock)
+
+    # keep-alive and pipelining: three requests in one write, three answers on one connection
+    sock = connect(ip"127.0.0.1", PORT)
+    write(sock, rawreq("GET", "/ping") * rawreq("POST", "/invocations", "1,1") * "\r\n" * rawreq("GET", "/nope"))
+    @test [read_response(sock)[1] for _ in 1:3] == [200, 200, 404]
+    # split reads: a request in small pieces
+    for piece in Iterators.partition(codeunits(rawreq("POST", "/invocations", "2,2\n")), 3)
+        write(sock, collect(piece)); flush(sock); sleep(0.001)
+    end
+    @test read_response(sock)[3] == "8.0\n"
+    close(sock)
+
+    # HTTP/1.0 closes; with keep-alive it stays open
+    sock = connect(ip"127.0.0.1", PORT)
+    write(sock, "GET /ping HTTP/1.0\r\n\r\n")
+    st, h, _ = read_response(sock)
+    @test st == 200 && h["connection"] == "close"
+    @test eof(sock)
+    close(sock)
+    sock = connect(ip"127.0.0.1", PORT)
+    write(sock, "GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    @test read_response(sock)[2]["connection"] == "keep-alive"
+    write(sock, "GET /ping HTTP/1.1\r\nConnection: close\r\n\r\n")
+    @test read_response(sock)[1] == 200
+    @test eof(sock)
+    close(sock)
+
+    # chunked request body
+    st, _, b = exchange("POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n1,2\r\n4;ext=1\r\n\n3,4\r\n0\r\nX-Trailer: 1\r\n\r\n")
+    @test (st, b) == (200, "6.0\n14.0\n")
+    @test exchange("POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")[1] == 400
+    @test exchange("POST /invocations HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n")[1] == 501
+
+    # Expect: 100-continue — the interim answer comes before the body is sent
+    sock = connect(ip"127.0.0.1", PORT)
+    write(sock, "POST /invocations HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+    @test readline(sock) == "HTTP/1.1 100 Continue"
+    @test readline(sock) == ""
+    write(sock, "1,2")
+    @test read_response(sock)[3] == "6.0\n"
+    close(sock)
+
+    # limits: body (413, before reading), header block (431), request line (414), garbage (400)
+    big = 6 * 1024 * 1024 + 1
+    sock = connect(ip"127.0.0.1", PORT)
+    write(sock, "POST /invocations HTTP/1.1\r\nContent-Length: $big\r\nExpect: 100-continue\r\n\r\n")
+    st, h, b = read_response(sock)
+    @test (st, b) == (413, "payload too large: $big bytes > limit $(6*1024*1024) bytes\n")
+    @test h["connection"] == "close"
+    close(sock)
+    @test exchange("POST /invocations HTTP/1.1\r\nContent-Length: $big\r\n\r\n" * "1"^big)[1] == 413
+    @test exchange("POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" *
+                   "$(string(big, base = 16))\r\n" * "1"^big * "\r\n0\r\n\r\n")[1] == 413
+    ok = "1,2\n"^(1024 * 1024)                            # 4 MiB under the limit
+    @test exchange(rawreq("POST", "/invocations", ok))[1] == 200
+    @test exchange("GET /ping HTTP/1.1\r\nX-Big: $("a"^5000)\r\n\r\n")[1] == 431
+    @test exchange("GET /ping HTTP/1.1\r\n" * "X: 1\r\n"^200 * "\r\n")[1] == 431
+    @test exchange("GET /$("a"^2000) HTTP/1.1\r\n\r\n")[1] == 414
+    @test exchange("HELLO\r\n\r\n")[1] == 400
+    @test exchange("GET /ping HTTP/2.0\r\n\r\n")[1] == 505
+    @test exchange("GET /ping HTTP/1.1\r\nBad Header\r\n\r\n")[1] == 400
+    @test exchange("POST /invocations HTTP/1.1\r\nContent-Length: x\r\n\r\n")[1] == 400
+    @test exchange("POST /invocations HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")[1] == 400
+
+    # the server survived all of that, and a client vanishing mid-request is not fatal
+    sock = connect(ip"127.0.0.1", PORT); write(sock, "POST /invocations HTTP/1.1\r\nContent-Length: 10\r\n\r\n1,"); close(sock)
+    @test exchange(rawreq("GET", "/ping"))[1] == 200
+
+    # Content-Length counts bytes (non-ASCII output)
+    app.custom_output = true
+    @eval R.output_fn(m::Doubler, p, accept) = ("é\n", "text/plain")
+    st, h, b = exchange(rawreq("POST", "/invocations", "1,2"))
+    @test (st, h["content-length"], b) == (200, "3", "é\n")
+    app.custom_output = false
+
+    # user errors → 500 with the exception type only
+    app.model = Doubler(NaN)
+    @eval R.predict(m::Doubler, X) = isnan(m.k) ? error("secret detail") : vec(sum(X; dims = 2)) .* m.k
+    st, _, b = exchange(rawreq("POST", "/invocations", "1,2"))
+    @test (st, b) == (500, "model error: ErrorException\n")
+    app.model = Doubler(2.0)
+
+    # /ping while loading
+    app.ready = false
+    @test exchange(rawreq("GET", "/ping"))[1:3:3] == (503,)
+    @test exchange(rawreq("GET", "/ping"))[3] == "model is loading\n"
+    app.ready = true
+
+    # stop!: idle keep-alive connections are closed, an in-flight request finishes
+    idle = connect(ip"127.0.0.1", PORT)
+    write(idle, rawreq("GET", "/ping")); read_response(idle)
+    busy = connect(ip"127.0.0.1", PORT)
+    @eval R.predict(m::Doubler, X) = (sleep(0.5); vec(sum(X; dims = 2)) .* m.k)
+    write(busy, rawreq("POST", "/invocations", "1,2"))
+    sleep(0.1)
+    t = @async R.stop!(server; timeout = 5)
+    st, h, b = read_response(busy)
+    @test (st, b, h["connection"]) == (200, "6.0\n", "close")
+    @test fetch(t) == true
+    @test eof(idle)
+    @test_throws Base.IOError connect(ip"127.0.0.1", PORT)
+end
+
+
+end # testset "Rosetta"

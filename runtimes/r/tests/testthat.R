@@ -1,0 +1,3 @@
+library(testthat)
+library(rosetta)
+test_check("rosetta")
