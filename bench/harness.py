@@ -42,6 +42,7 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
+    detail: str = ""
 
 
 def _ms(text: str) -> float:
@@ -61,7 +62,7 @@ def wrk(port: int, body: bytes, connections: int, seconds: float, content_type: 
             f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()\n'
             "function response(status, headers, body) if status ~= 200 then errors_seen = true end end\n")
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script),
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "--latency", "-s", str(script),
              f"http://127.0.0.1:{port}/invocations"],
             capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -72,7 +73,8 @@ def wrk(port: int, body: bytes, connections: int, seconds: float, content_type: 
     errors = int(non2xx.group(1)) if non2xx else 0
     if socket_errors:
         errors += sum(int(g) for g in socket_errors.groups())
-    return Load(rps, p50, p99, errors)
+    detail = (non2xx.group(0) if non2xx else "") + (" " + socket_errors.group(0) if socket_errors else "")
+    return Load(rps, p50, p99, errors, detail.strip())
 
 
 def post(port: int, body: bytes, content_type: str = "text/csv", timeout: float = 60) -> tuple[int, bytes]:

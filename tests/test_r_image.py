@@ -35,6 +35,7 @@ PLUMBER = FLAVOURS["plumber"][1]
 HP = {"ntree": "50", "target": '"species"', "seed": "7"}
 ROW = b"5.9,3.0,5.1,1.8"
 LIMIT = 6 * 1024 * 1024
+TRAIN = {"train": {"train.csv": (DATA / "train.csv").read_text()}}
 ACCEPTED = "text/csv, application/json, application/jsonlines"
 
 #: user code mounted over /opt/program for the lifecycle tests
@@ -168,7 +169,7 @@ def test_codecs(server: Server, ctype: str, body: bytes, accept: str) -> None:
     ("text/csv", b"", "empty payload"),
     ("text/csv", b"nan,1,2,3\n", "row 1: non-finite value"),
     ("text/csv", b"\xff\xfe,1,2,3", "invalid UTF-8"),
-    ("application/json", b"[[1,2,3,4]", "invalid JSON"),
+    ("application/json", b"[[1,2,3,4]", "malformed JSON"),
     ("application/json", b"[" * 40 + b"]" * 40, "nested too deeply"),
 ])
 def test_bad_requests_are_400(server: Server, ctype: str, body: bytes, message: str) -> None:
@@ -215,7 +216,8 @@ def test_unknown_headers_ignored(server: Server) -> None:
 
 
 def _worker_pids(srv: Server, flavour: str) -> list[int]:
-    pattern = "serve_worker" if flavour == "plumber" else "rosetta_runtime.entrypoint"
+    # the [x] keeps this shell's own command line from matching
+    pattern = "rosetta::serve_worke[r]" if flavour == "plumber" else "rosetta_runtime.entrypoin[t]"
     script = (f"for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q '{pattern}' "
               "&& echo ${p#/proc/}; done")
     out = srv.exec("sh", "-c", script).stdout.split()
@@ -247,7 +249,8 @@ def test_killed_worker_is_replaced(server: Server, flavour: str) -> None:
     for t in threads:
         t.start()
     time.sleep(0.5)
-    server.exec("kill", "-9", str(before[0]))
+    killed = server.exec("sh", "-c", f"kill -9 {before[0]}")  # the shell builtin: no procps in the image
+    assert killed.returncode == 0, killed.stderr
     deadline = time.monotonic() + 20
     after: list[int] = []
     while time.monotonic() < deadline:
@@ -295,7 +298,7 @@ def test_missing_model_exits_nonzero(flavour: str, tmp_path: Path, example_image
 
 
 def test_rpy2_image_trains_with_the_r_entry(tmp_path: Path, example_images: None) -> None:
-    ml = ml_root(tmp_path / "ml", hyperparameters=HP, channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
+    ml = ml_root(tmp_path / "ml", hyperparameters=HP, channels=TRAIN)
     res = run(FLAVOURS["rpy2"][1], ["train"], volumes={ml: "/opt/ml"})
     assert res.returncode == 0, res.stderr
     assert (ml / "model" / "model.rds").is_file()
@@ -312,7 +315,7 @@ def _failure(ml: Path) -> list[str]:
 ])
 def test_training_failures_reason_first(case: str, first_line: str, tmp_path: Path, example_images: None) -> None:
     hp = {"ntree": "abc"} if case == "bad_hp" else {"depth": "3"} if case == "unknown_hp" else {}
-    ml = ml_root(tmp_path / "ml", hyperparameters=hp, channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
+    ml = ml_root(tmp_path / "ml", hyperparameters=hp, channels=TRAIN)
     if case == "missing_channel":
         for f in (ml / "input/data/train").iterdir():
             f.unlink()

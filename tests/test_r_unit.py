@@ -43,6 +43,6 @@ def test_testthat_suite_passes_in_image() -> None:
 
 def test_image_ships_the_suite() -> None:
     """The image carries its own tests, so `docker run ... Rscript` works without a checkout."""
-    res = subprocess.run([docker(), "run", "--rm", "--entrypoint", "ls", IMAGE, "/usr/local/share/rosetta/tests/testthat"],
-                         capture_output=True, text=True, check=False)
+    cmd = [docker(), "run", "--rm", "--entrypoint", "ls", IMAGE, "/usr/local/share/rosetta/tests/testthat"]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert "test-routes.R" in res.stdout, res.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from rosetta_conformance.outcome import Status
@@ -10,7 +12,7 @@ from rosetta_conformance.runner import Report
 
 
 def test_clause(conformance_clause: str, conformance_report: Report,
-                record_property: pytest.RecordProperty) -> None:
+                record_property: Callable[[str, object], None]) -> None:
     r = next(x for x in conformance_report.results if x.clause == conformance_clause)
     for key in ("clause", "title", "source", "sent", "received"):
         record_property(key, getattr(r, key))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from sagemaker_rosetta import engine, images
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

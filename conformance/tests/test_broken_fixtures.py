@@ -19,7 +19,7 @@ pytestmark = pytest.mark.docker
 @pytest.fixture(scope="module")
 def reports(fixture_images: dict[str, Variant]) -> dict[str, Report]:
     manifest = load_manifest(MANIFEST)
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {v.name: pool.submit(run_suite, v.tag, manifest, profiles=["must", "should"], jobs=4)
                    for v in fixture_images.values()}
         return {name: f.result() for name, f in futures.items()}

@@ -7,6 +7,7 @@ must make zero network calls, so every import of ``sagemaker`` goes through :fun
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cache
 from types import SimpleNamespace
@@ -38,10 +39,32 @@ def offline_env() -> None:
         os.environ["AWS_SECRET_ACCESS_KEY"] = "rosetta-offline"
 
 
+def _memoize_config_validation() -> None:
+    """SDK 3.27 re-validates the session's config against its JSON schema on every config lookup
+    (~160 times, 0.3 s each, for the iris pipeline: about a minute of CPU). The config never changes
+    within a session, so validate each distinct config once."""
+    from sagemaker.core.config.config_manager import SageMakerConfig
+
+    original = SageMakerConfig.validate_sagemaker_config
+    if getattr(original, "_rosetta_memoized", False):
+        return
+    seen: set[str] = set()
+
+    def validate(sagemaker_config: dict[str, Any] | None = None) -> None:
+        key = json.dumps(sagemaker_config, sort_keys=True, default=str)
+        if key not in seen:
+            original(sagemaker_config)
+            seen.add(key)
+
+    validate._rosetta_memoized = True  # type: ignore[attr-defined]
+    SageMakerConfig.validate_sagemaker_config = staticmethod(validate)
+
+
 @cache
 def sdk() -> SimpleNamespace:
     """The SDK classes Rosetta compiles to (imported once, after :func:`offline_env`)."""
     offline_env()
+    _memoize_config_validation()
     from sagemaker.core.processing import Processor
     from sagemaker.core.shapes import (
         ProcessingInput,

@@ -30,7 +30,8 @@ def apt_install(*packages: str) -> None:
     assert res.returncode == 0, f"apt-get install {packages} failed:\n{res.stderr[-2000:]}"
 
 
-def rosetta(*args: str, guard: bool = False, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def rosetta(*args: str, guard: bool = False, timeout: float = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the orchestrator CLI in a fresh interpreter (``guard``: under the network guard)."""
     code = ("import sys; sys.path.insert(0, %r); " % str(HERE)
             + ("import netguard; netguard.install(); " if guard else "")
@@ -39,7 +40,7 @@ def rosetta(*args: str, guard: bool = False, timeout: float = 300) -> subprocess
                "[print(a, file=sys.stderr) for a in g.ATTEMPTS]; " if guard else "")
             + "sys.exit(rc)")
     return subprocess.run([sys.executable, "-c", code, "pipeline", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, check=False)
+                          timeout=timeout, cwd=ROOT, check=False, env={**os.environ, **(env or {})})
 
 
 def load_echo() -> Any:

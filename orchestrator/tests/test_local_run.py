@@ -156,7 +156,7 @@ def test_singlerecord_concurrent_keeps_order(transforms: tuple[RunResult, QuietR
 
 
 def test_split_none_sends_whole_file(transforms: tuple[RunResult, QuietReporter]) -> None:
-    result, reporter = transforms
+    _, reporter = transforms
     assert [r[0] for r in requests(reporter, "TWhole")] == [7]
 
 

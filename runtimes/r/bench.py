@@ -80,8 +80,8 @@ def wrk(port: int, conns: int, seconds: int, script: Path) -> tuple[float, float
 def measure(name: str, image: str, model: Path, script: Path, seconds: int, conns: int = 1,
             env: dict[str, str] | None = None, args: tuple[str, ...] = ("serve",),
             extra: tuple[str, ...] = ()) -> Point:
-    srv = Server(image, env=env or {}, volumes={model: "/opt/ml/model:ro", Path(__file__).parent / "bench": "/bench:ro"},
-                 args=args, extra=extra)
+    volumes: dict[str | Path, str] = {model: "/opt/ml/model:ro", Path(__file__).parent / "bench": "/bench:ro"}
+    srv = Server(image, env=env or {}, volumes=volumes, args=args, extra=extra)
     t0 = time.monotonic()
     try:
         srv.start()

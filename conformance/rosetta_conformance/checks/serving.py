@@ -30,21 +30,20 @@ def _sample_ok(h: Harness, served: Served, what: str) -> Outcome:
     return Outcome(True, f"ready after {served.startup.ready_seconds:.1f} s", sent, _show(r))
 
 
-def big_body(h: Harness) -> tuple[str, bytes]:
-    """A ~5.9 MB body of valid records (S-12), from the CSV or JSON Lines sample."""
+def big_body(h: Harness, size: int = BIG_BYTES) -> tuple[str, bytes]:
+    """A body of ``size`` bytes of valid records (5.9 MB for S-12), from the CSV or JSON Lines sample."""
     p = h.manifest.csv or h.manifest.payload("application/jsonlines")
     if p is None:
         raise Skip("needs a text/csv or application/jsonlines payload to build a large body")
     rows = wire.csv_rows(p.body)
     out: list[bytes] = []
-    size = 0
-    i = 0
-    while size < BIG_BYTES:
+    i = total = 0
+    while total < size:
         row = rows[i % len(rows)] + b"\n"
         out.append(row)
-        size += len(row)
+        total += len(row)
         i += 1
-    body = b"".join(out)[:BIG_BYTES]
+    body = b"".join(out)[:size]
     return p.content_type, body[: body.rfind(b"\n") + 1]
 
 
@@ -132,7 +131,7 @@ def connect_latency(h: Harness) -> Outcome:
 @check("S-07")
 def ping_during_invocation(h: Harness) -> Outcome:
     served = h.ready("main")
-    ctype, body = big_body(h)
+    ctype, body = big_body(h, 1_000_000)
     done = threading.Event()
     result: list[Response | Exception] = []
 
@@ -240,8 +239,8 @@ def large_payload(h: Harness) -> Outcome:
 @check("S-13", final=True)
 def sigterm_drain(h: Harness) -> Outcome:
     served = h.ready("main")
-    ctype, body = big_body(h) if (h.manifest.csv or h.manifest.payload("application/jsonlines")) else \
-        h.sample()[:2]
+    ctype, body = big_body(h, 100_000) if (h.manifest.csv or h.manifest.payload("application/jsonlines")) \
+        else h.sample()[:2]
     result: list[Response | Exception] = []
 
     def invoke() -> None:

@@ -11,7 +11,8 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,16 +164,32 @@ def _csv_fast(data: bytes) -> np.ndarray | None:
     return flat.reshape(nrows, ncols)
 
 
+#: what every runtime accepts as a CSV number (Python's float() alone would also take "1_000")
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*|\s*[+-]?(?:nan|inf|infinity)\s*", re.I)
+
+
+def _rows_or_400(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    row = 0
+    while True:
+        row += 1
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a lone carriage return inside a field
+            raise BadRequest(f"row {row}: malformed CSV ({exc})") from None
+
+
 def _csv_slow(text: str) -> np.ndarray:
     rows: list[list[float]] = []
     width = None
-    for r, fields in enumerate(csv.reader(io.StringIO(text), skipinitialspace=True), 1):
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    for r, fields in enumerate(_rows_or_400(reader), 1):
         values = []
         for field in fields:
-            try:
-                values.append(float(field))
-            except ValueError:
-                raise BadRequest(f"row {r}: {field.strip()[:40]!r} is not a number") from None
+            if not _NUMBER.fullmatch(field):
+                raise BadRequest(f"row {r}: {field.strip()[:40]!r} is not a number")
+            values.append(float(field))
         if width is None:
             width = len(values)
         elif len(values) != width:

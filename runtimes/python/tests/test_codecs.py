@@ -57,6 +57,9 @@ def test_csv_tolerated_forms(body: bytes, expected: list[list[float]]) -> None:
     (b"1,inf", "row 1: non-finite value"),
     (b"1,2\xff", "invalid UTF-8"),
     (b'"1,2', "is not a number"),
+    (b"1_000,2", "row 1: '1_000' is not a number"),
+    (b"0x1,2", "row 1: '0x1' is not a number"),
+    (b'1,2\r3"x', "malformed CSV"),
 ])
 def test_csv_bad_input(body: bytes, message: str) -> None:
     with pytest.raises(BadRequest, match=message):

@@ -120,9 +120,9 @@ json_depth <- function(text) {
 #' Parse JSON text with the depth limit; 400 on invalid JSON.
 #' @keywords internal
 parse_json_body <- function(text) {
-  if (json_depth(text) > 32) bad_request("JSON nested too deeply (max depth 32)")
+  if (json_depth(text) > 32) bad_request("JSON nested too deeply")
   tryCatch(jsonlite::parse_json(text, simplifyVector = FALSE),
-           error = function(e) bad_request(paste("invalid JSON:", first_line(conditionMessage(e)))))
+           error = function(e) bad_request(paste("malformed JSON:", first_line(conditionMessage(e)))))
 }
 
 first_line <- function(s) substr(trimws(strsplit(s, "\n", fixed = TRUE)[[1]][1] %||% ""), 1, 120)
@@ -135,11 +135,11 @@ rows_to_matrix <- function(rows, n_features = NULL) {
   fields <- vector("list", length(rows))
   for (i in seq_along(rows)) {
     r <- rows[[i]]
-    if (!is.list(r) || !is.null(names(r))) bad_request(sprintf("row %d is not an array", i))
+    if (!is.list(r) || !is.null(names(r))) bad_request(sprintf("row %d: expected an array of numbers", i))
     for (v in r) {
       if (!(is.numeric(v) && length(v) == 1)) {
-        shown <- if (is.null(v)) "null" else if (is.list(v)) "[...]" else as.character(v)
-        bad_request(sprintf("row %d: '%s' is not a number", i, shown))
+        shown <- substr(as.character(jsonlite::toJSON(v, auto_unbox = TRUE, null = "null")), 1, 40)
+        bad_request(sprintf("row %d: %s is not a number", i, shown))
       }
     }
     widths[i] <- length(r)
@@ -152,7 +152,7 @@ rows_to_matrix <- function(rows, n_features = NULL) {
 #' @keywords internal
 decode_json <- function(body, params = list(), n_features = NULL) {
   text <- body_text(body)
-  if (json_depth(text) > 32) bad_request("JSON nested too deeply (max depth 32)")
+  if (json_depth(text) > 32) bad_request("JSON nested too deeply")
   # fast path: a numeric array of rows (or one row) simplifies to a matrix (vector)
   fast <- tryCatch(jsonlite::fromJSON(text, simplifyVector = TRUE), error = function(e) NULL)
   if (is.numeric(fast) && !anyNA(fast) && all(is.finite(fast)) && length(fast) > 0 &&
@@ -163,7 +163,7 @@ decode_json <- function(body, params = list(), n_features = NULL) {
   }
   value <- parse_json_body(text)
   if (is.list(value) && !is.null(names(value))) {
-    if (!("instances" %in% names(value))) bad_request("JSON object must have 'instances'")
+    if (!("instances" %in% names(value))) bad_request('expected an array of rows or {"instances": [...]}')
     value <- value$instances
   }
   if (!is.list(value) || length(value) == 0) bad_request("empty payload")
@@ -180,9 +180,9 @@ decode_jsonlines <- function(body, params = list(), n_features = NULL) {
   lines <- lines[nzchar(trimws(lines))]
   if (length(lines) == 0) bad_request("empty payload")
   rows <- lapply(seq_along(lines), function(i) {
-    if (json_depth(lines[i]) > 32) bad_request("JSON nested too deeply (max depth 32)")
+    if (json_depth(lines[i]) > 32) bad_request(sprintf("line %d: JSON nested too deeply", i))
     tryCatch(jsonlite::parse_json(lines[i], simplifyVector = FALSE),
-             error = function(e) bad_request(sprintf("line %d: invalid JSON", i)))
+             error = function(e) bad_request(sprintf("line %d: malformed JSON: %s", i, first_line(conditionMessage(e)))))
   })
   rows_to_matrix(rows, n_features)
 }

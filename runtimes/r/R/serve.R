@@ -9,7 +9,7 @@ from_plumber <- function(req) {
   headers <- stats::setNames(lapply(keys, function(k) req[[k]]), tolower(gsub("_", "-", sub("^HTTP_", "", keys))))
   if (!is.null(req$CONTENT_TYPE)) headers[["content-type"]] <- req$CONTENT_TYPE
   if (!is.null(req$CONTENT_LENGTH)) headers[["content-length"]] <- req$CONTENT_LENGTH
-  body <- req$bodyRaw %||% raw(0)
+  body <- req$rosettaBody %||% raw(0)
   list(method = req$REQUEST_METHOD, path = req$PATH_INFO, headers = headers, body = body)
 }
 
@@ -28,9 +28,10 @@ to_plumber <- function(out, res) {
 #' @keywords internal
 build_router <- function(state) {
   handle <- function(req, res) to_plumber(dispatch(from_plumber(req), state), res)
-  # only the body filter: no query/cookie parsing on the hot path
+  # one filter that reads the body under its own name: plumber's parsers only run on
+  # `req$bodyRaw`, so the body is decoded once, by the codec registry (no query/cookie parsing)
   router <- plumber::pr(filters = list(body = function(req) {
-    req$bodyRaw <- req$rook.input$read()
+    req$rosettaBody <- req$rook.input$read()
     plumber::forward()
   }))
   verbs <- c("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")

@@ -19,17 +19,31 @@ from rpy2.robjects import numpy2ri  # type: ignore[import-not-found, import-unty
 
 _CONVERTER = ro.default_converter + numpy2ri.converter
 
+# R closures created once: parsing `rosetta:::f` per request costs more than the prediction
+_R_PREDICT = ro.r("function(state, v, n) rosetta:::predict_matrix(state, if (is.null(n)) v else matrix(v, nrow = n))")
+_R_HOOK = ro.r("function(state, name) rosetta:::user_hook(state$user, name)")
+_R_FIELD = ro.r("function(state, name) state[[name]]")
 
-def _r(name: str) -> Any:
-    """A function from the rosetta R package's namespace."""
-    return ro.r(f"rosetta:::{name}")
+
+def _to_r(X: np.ndarray) -> Any:
+    """records × features float64 → (column-major values, nrow) without the converter machinery."""
+    values = np.asfortranarray(X, dtype=np.float64).ravel(order="F")
+    return ri.FloatSexpVector.from_memoryview(values.data), X.shape[0]
 
 
 def _to_python(value: Any) -> Any:
-    """An R vector/matrix → numpy (labels as a str array), via the numpy converter."""
-    with _CONVERTER.context():
-        out = ro.conversion.get_conversion().rpy2py(value)
-    return np.asarray(out) if not isinstance(out, np.ndarray) else out
+    """R predictions → numpy: labels as a str array, numbers as float64 (matrices reshaped)."""
+    dim = value.do_slot("dim") if "dim" in value.list_attrs() else None
+    if isinstance(value, ri.StrSexpVector):
+        out = np.array(list(value), dtype=object)
+    elif isinstance(value, ri.FloatSexpVector | ri.IntSexpVector):
+        out = np.array(value, dtype=np.float64)
+    else:
+        with _CONVERTER.context():
+            return np.asarray(ro.conversion.get_conversion().rpy2py(value))
+    if dim is not None and len(dim) == 2:
+        out = out.reshape((dim[0], dim[1]), order="F")
+    return out
 
 
 class RModel:
@@ -44,20 +58,18 @@ class RModel:
         self._last: Any = None  # the R predictions of the current request, for output_fn
 
     def _hook(self, name: str) -> Any | None:
-        hook = ro.r("function(state, name) rosetta:::user_hook(state$user, name)")(self._state, name)
+        hook = _R_HOOK(self._state, name)
         return None if hook is ri.NULL else hook
 
     def load(self, model_dir: Path) -> None:
         """Load user code + model and warm up in R (raises on a missing/corrupt model)."""
-        self._state = _r("load_state")(str(model_dir))
-        n = ro.r("function(s) s$n_features")(self._state)
+        self._state = ro.r("rosetta:::load_state")(str(model_dir))
+        n = _R_FIELD(self._state, "n_features")
         self.n_features = None if n is ri.NULL else int(n[0])
 
     def predict(self, X: Any) -> Any:
-        if isinstance(X, np.ndarray):
-            with _CONVERTER.context():
-                X = ro.conversion.get_conversion().py2rpy(np.ascontiguousarray(X, dtype=np.float64))
-        self._last = _r("predict_matrix")(self._state, X)
+        values, nrow = _to_r(X) if isinstance(X, np.ndarray) else (X, ri.NULL)
+        self._last = _R_PREDICT(self._state, values, nrow)
         return _to_python(self._last)
 
     def decode(self, body: bytes, content_type: str) -> Any | None:

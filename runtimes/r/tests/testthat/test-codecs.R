@@ -27,15 +27,15 @@ test_that("JSON: array of rows, one row, instances; depth limit", {
   expect_equal(dec("application/json", "[1,2]"), matrix(c(1, 2), 1))
   expect_equal(dec("application/json", "{\"instances\": [[1,2]]}"), matrix(c(1, 2), 1))
   expect_equal(bad(dec("application/json", "[[1,2],[3]]")), "row 2 has 1 columns, expected 2")
-  expect_equal(bad(dec("application/json", "[[1,\"a\"]]")), "row 1: 'a' is not a number")
-  expect_match(bad(dec("application/json", "[[1,2]")), "^invalid JSON")
+  expect_equal(bad(dec("application/json", "[[1,\"a\"]]")), "row 1: \"a\" is not a number")
+  expect_match(bad(dec("application/json", "[[1,2]")), "^malformed JSON: ")
   expect_match(bad(dec("application/json", strrep("[", 40))), "nested too deeply")
   expect_equal(bad(dec("application/json", "[]")), "empty payload")
 })
 
 test_that("JSON Lines: one row per non-blank line", {
   expect_equal(dec("application/jsonlines", "[1,2]\n\n[3,4]\n"), matrix(c(1, 3, 2, 4), 2))
-  expect_equal(bad(dec("application/jsonlines", "[1,2]\n{")), "line 2: invalid JSON")
+  expect_match(bad(dec("application/jsonlines", "[1,2]\n{")), "^line 2: malformed JSON")
 })
 
 test_that("encoders write one record per input record", {

@@ -1,0 +1,414 @@
+"""Reliability, security and cross-language parity of the runtime images (``./dev reliability``).
+
+The same request bytes go to every runtime image (Python, R plumber, R rpy2, Julia): a bad-input
+matrix, hypothesis-generated payloads, slow-loris connections, a soak with PSS drift, and faults
+(SIGTERM and kill -9 under load, a corrupt model, shell-injection hyperparameters). The long run
+writes ``docs/reliability.md``; ``tests/test_reliability.py`` runs the short version in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.cases import CASES, Case
+from bench.harness import pss_mb, wrk
+from sagemaker_rosetta.containers import Server, ml_root, run
+from sagemaker_rosetta.engine import docker
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "examples" / "iris" / "data"
+
+IMAGES: dict[str, str] = {
+    "python": "rosetta-example/iris-python:latest",
+    "r-plumber": "rosetta-example/iris-r:latest",
+    "r-rpy2": "rosetta-example/iris-r:rpy2",
+    "julia": "rosetta-example/iris-julia:latest",
+}
+#: runtimes whose workers are processes (kill -9 of one worker is meaningful); Julia uses threads
+MULTIPROCESS = {"python", "r-plumber", "r-rpy2"}
+
+
+
+# -- raw HTTP -------------------------------------------------------------------------------------
+
+def raw_request(port: int, method: str, path: str, headers: dict[str, str], body: bytes,
+                timeout: float = 30) -> tuple[int, bytes]:
+    """Send exactly these bytes (no client adds Accept or fixes anything); status 0 = no answer."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    if body or method in {"POST", "PUT"}:
+        head += f"Content-Length: {len(body)}\r\n"
+    data = head.encode("latin-1") + b"\r\n" + body
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer (e.g. 413) before reading everything
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (ConnectionResetError, TimeoutError):
+            pass
+    response = b"".join(chunks)
+    if not response.startswith(b"HTTP/1."):
+        return 0, response
+    status = int(response.split(b" ", 2)[1])
+    head_end = response.find(b"\r\n\r\n")
+    headers_raw = response[:head_end].decode("latin-1").lower()
+    payload = response[head_end + 4:]
+    if "transfer-encoding: chunked" in headers_raw:
+        payload = _dechunk(payload)
+    return status, payload
+
+
+def _dechunk(data: bytes) -> bytes:
+    out, pos = [], 0
+    while True:
+        end = data.find(b"\r\n", pos)
+        size = int(data[pos:end].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(data[end + 2:end + 2 + size])
+        pos = end + 2 + size + 2
+
+
+def records(body: bytes, case: Case) -> int:
+    accept = case.headers.get("Accept", "").lower()
+    ctype = case.headers.get("Content-Type", "text/csv").lower()
+    media = accept.split(";")[0].strip() if accept and accept != "*/*" else ctype.split(";")[0].strip()
+    if media == "application/json":
+        return len(json.loads(body)["predictions"])
+    return len([line for line in body.split(b"\n") if line.strip()])
+
+
+# -- the pieces -------------------------------------------------------------------------------------
+
+@dataclass
+class CaseResult:
+    status: int
+    records: int | None
+    ok: bool
+    body: bytes
+
+
+#: matrices gathered by the CI tests, compared for parity at the end
+COLLECTED: dict[str, dict[str, CaseResult]] = {}
+
+
+def run_matrix(port: int, cases: list[Case] = CASES) -> dict[str, CaseResult]:
+    def one(case: Case) -> tuple[str, CaseResult]:
+        status, body = raw_request(port, case.method, case.path, case.headers, case.body)
+        n = None
+        if status == 200 and case.records is not None:
+            try:
+                n = records(body, case)
+            except (ValueError, KeyError):
+                n = -1
+        ok = status == case.status and (case.records is None or n == case.records)
+        if status >= 400:  # every 4xx has a short message (S-17)
+            ok = ok and 0 < len(body.strip()) <= 1024 and b"Traceback" not in body
+        return case.name, CaseResult(status, n, ok, body[:300])
+
+    with ThreadPoolExecutor(4) as pool:
+        return dict(pool.map(one, cases))
+
+
+def oversize(port: int, limit_mb: int = 6) -> int:
+    row = b"5.1,3.5,1.4,0.2\n"
+    status, _ = raw_request(port, "POST", "/invocations", {"Content-Type": "text/csv"},
+                            row * ((limit_mb + 1) * 1024 * 1024 // len(row)))
+    return status
+
+
+def slowloris(port: int, connections: int = 50, seconds: float = 5) -> tuple[int, float]:
+    """Hold partial requests open; count /ping answers during that time and the slowest (S-07)."""
+    socks = []
+    for _ in range(connections):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Le")
+        socks.append(s)
+    answered, slowest = 0, 0.0
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < seconds:
+            t1 = time.monotonic()
+            status, _ = raw_request(port, "GET", "/ping", {}, b"", timeout=5)
+            slowest = max(slowest, time.monotonic() - t1)
+            answered += status == 200
+            time.sleep(0.2)
+    finally:
+        for s in socks:
+            s.close()
+    return answered, slowest
+
+
+def fuzz(port: int, examples: int, failures: list[str] | None = None) -> dict[str, int]:
+    """Generated CSV/JSON payloads: valid ones → one record per row; anything → never 5xx or silence."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6)
+    rows = st.lists(st.lists(finite, min_size=4, max_size=4), min_size=1, max_size=50)
+    garbage = st.binary(max_size=300) | st.text(alphabet=",.0123456789eE+-\n\r \"naif[]{}:", max_size=200).map(
+        str.encode)
+    failures = [] if failures is None else failures
+    counts = {"payloads": 0, "server_errors": 0, "no_answer": 0, "wrong_record_count": 0}
+    lock = threading.Lock()
+
+    def check(status: int, ok_records: bool, body: bytes = b"", answer: bytes = b"") -> None:
+        with lock:
+            counts["payloads"] += 1
+            counts["server_errors"] += status >= 500
+            counts["no_answer"] += status == 0
+            counts["wrong_record_count"] += not ok_records
+            if (status >= 500 or status == 0 or not ok_records) and len(failures) < 5:
+                failures.append(f"{status}: {body[:80]!r} -> {answer[:120]!r}")
+
+    cfg = settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+                   suppress_health_check=list(HealthCheck))
+
+    @cfg
+    @given(rows, st.sampled_from(["csv", "json", "jsonl"]), st.booleans())
+    def valid(data: list[list[float]], kind: str, final_newline: bool) -> None:
+        if kind == "csv":
+            body = "\n".join(",".join(repr(v) for v in r) for r in data) + ("\n" if final_newline else "")
+            ctype = "text/csv"
+        elif kind == "json":
+            body, ctype = json.dumps(data), "application/json"
+        else:
+            body, ctype = "\n".join(json.dumps(r) for r in data), "application/jsonlines"
+        status, out = raw_request(port, "POST", "/invocations", {"Content-Type": ctype, "Accept": "text/csv"},
+                                  body.encode())
+        n = len([line for line in out.split(b"\n") if line.strip()]) if status == 200 else -1
+        check(status, status == 200 and n == len(data), body.encode(), out)
+
+    @cfg
+    @given(garbage, st.sampled_from(["text/csv", "application/json", "application/jsonlines"]))
+    def anything(body: bytes, ctype: str) -> None:
+        status, out = raw_request(port, "POST", "/invocations", {"Content-Type": ctype}, body)
+        check(status, True, body, out)
+
+    valid()
+    anything()
+    return counts
+
+
+def soak(server: Server, seconds: float, connections: int = 32) -> dict[str, Any]:
+    before = pss_mb(server.name)
+    load = wrk(server.host_port, b"5.1,3.5,1.4,0.2\n", connections, seconds)
+    after = pss_mb(server.name)
+    return {"seconds": seconds, "connections": connections, "rps": load.rps, "errors": load.errors,
+            "error_detail": load.detail,
+            "pss_before_mb": before, "pss_after_mb": after,
+            "pss_growth_pct": 100 * (after - before) / before if before else 0.0}
+
+
+def _load_until(port: int, stop: threading.Event, results: list[tuple[float, int]]) -> None:
+    while not stop.is_set():
+        t = time.monotonic()
+        try:
+            status, _ = raw_request(port, "POST", "/invocations", {"Content-Type": "text/csv"}, b"5.1,3.5,1.4,0.2\n",
+                                    timeout=10)
+        except OSError:
+            status = 0
+        results.append((t, status))
+
+
+def sigterm_under_load(server: Server) -> dict[str, float]:
+    stop, results = threading.Event(), []  # type: ignore[var-annotated]
+    threads = [threading.Thread(target=_load_until, args=(server.host_port, stop, results)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    server.kill("TERM")
+    code = server.wait_exit(35)
+    took = time.monotonic() - t0
+    stop.set()
+    for t in threads:
+        t.join()
+    # in flight at SIGTERM: requests started before it must have been answered 200
+    before = [s for t, s in results if t < t0]
+    return {"exit_code": -1 if code is None else code, "exit_seconds": took,
+            "requests_before_sigterm": len(before), "failed_before_sigterm": sum(s != 200 for s in before)}
+
+
+def kill_worker_under_load(server: Server, seconds: float = 5) -> dict[str, float]:
+    stop, results = threading.Event(), []  # type: ignore[var-annotated]
+    threads = [threading.Thread(target=_load_until, args=(server.host_port, stop, results)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    victim = _worker_pid(server)
+    t0 = time.monotonic()
+    killed = victim is not None and server.exec("sh", "-c", f"kill -9 {victim}").returncode == 0
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    after = [s for t, s in results if t >= t0]
+    errors = sum(s != 200 for s in after)
+    return {"killed": float(killed), "requests": len(after), "errors": errors,
+            "error_pct": 100 * errors / max(1, len(after)), "serving_after": float(
+                raw_request(server.host_port, "POST", "/invocations", {"Content-Type": "text/csv"},
+                            b"5.1,3.5,1.4,0.2\n")[0] == 200)}
+
+
+def _worker_pid(server: Server) -> int | None:
+    """A serving worker: the process with the most memory that is not PID 1 and not nginx."""
+    script = ("for d in /proc/[0-9]*; do p=${d#/proc/}; [ $p = 1 ] && continue; "
+              "n=$(cat $d/comm 2>/dev/null); r=$(awk '/VmRSS/{print $2}' $d/status 2>/dev/null); "
+              "echo \"$p $n ${r:-0}\"; done")
+    rows = [line.split() for line in server.exec("sh", "-c", script).stdout.splitlines() if line.strip()]
+    rows = [r for r in rows if len(r) == 3 and r[1] not in {"nginx", "sh", "cat", "awk"}]
+    return int(max(rows, key=lambda r: int(r[2]))[0]) if rows else None
+
+
+def corrupt_model(image: str, work: Path) -> dict[str, float]:
+    model = work / "corrupt-model"
+    model.mkdir(exist_ok=True)
+    for name in ("model.pkl", "model.rds", "model.jls"):
+        (model / name).write_bytes(b"\x00garbage, not a model\xff" * 10)
+    server = Server(image, volumes={model: "/opt/ml/model:ro"})
+    t0 = time.monotonic()
+    server.start()
+    try:
+        code = server.wait_exit(60)
+        return {"exit_code": -1 if code is None else code, "seconds": time.monotonic() - t0,
+                "reason_in_log": float(any(w in server.logs().lower() for w in ("corrupt", "cannot", "error")))}
+    finally:
+        server.remove()
+
+
+def injection(image: str, work: Path) -> dict[str, float]:
+    """Hyperparameters never reach a shell: a `$(...)` value must not run."""
+    hp = {"target": "$(touch /tmp/pwned)", "x": "`touch /tmp/pwned2`; touch /tmp/pwned3"}
+    ml = ml_root(work / "inject-ml", hyperparameters=hp,
+                 channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
+    res = run(image, ["-c", "train; ls /tmp/pwned /tmp/pwned2 /tmp/pwned3 2>/dev/null | wc -l"],
+              volumes={ml: "/opt/ml"}, extra=["--entrypoint", "sh"])
+    out = res.stdout.strip().splitlines()
+    return {"executed": float(out[-1] != "0") if out else 1.0,
+            "failure_file": float((ml / "output" / "failure").is_file())}
+
+
+def train_model(image: str, work: Path) -> Path:
+    ml = ml_root(work / "ml", channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
+    res = run(image, ["train"], volumes={ml: "/opt/ml"})
+    if res.returncode:
+        raise RuntimeError(f"training {image} failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
+    return ml / "model"
+
+
+def parity(matrices: dict[str, dict[str, CaseResult]]) -> list[str]:
+    """Cases where runtimes disagree on status code or record count."""
+    out = []
+    for case in CASES:
+        seen = {rt: (m[case.name].status, m[case.name].records) for rt, m in matrices.items() if case.name in m}
+        if len(set(seen.values())) > 1:
+            out.append(f"{case.name}: " + ", ".join(f"{rt}={s}/{n}" for rt, (s, n) in seen.items()))
+    return out
+
+
+# -- the long run ------------------------------------------------------------------------------------
+
+@dataclass
+class RuntimeReport:
+    image: str
+    matrix: dict[str, CaseResult] = field(default_factory=dict)
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def run_all(names: list[str], fuzz_examples: int, soak_seconds: float, say: Callable[[str], None] = print
+            ) -> dict[str, RuntimeReport]:
+    reports: dict[str, RuntimeReport] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            image, work = IMAGES[name], Path(tmp) / name
+            work.mkdir()
+            rep = reports[name] = RuntimeReport(image)
+            say(f"{name}: training")
+            model = train_model(image, work)
+            vol = {model: "/opt/ml/model:ro"}
+            server = Server(image, volumes=vol).start()
+            try:
+                server.wait_ready(120)
+                say(f"{name}: bad-input matrix ({len(CASES)} cases)")
+                rep.matrix = run_matrix(server.host_port)
+                rep.figures["oversize"] = {"status": oversize(server.host_port)}
+                answered, slowest = slowloris(server.host_port)
+                rep.figures["slowloris"] = {"pings_answered": answered, "slowest_ping_s": slowest}
+                say(f"{name}: fuzzing ({fuzz_examples} examples per strategy)")
+                rep.figures["fuzz"] = fuzz(server.host_port, fuzz_examples)
+                say(f"{name}: soak {soak_seconds:g} s at 32 connections")
+                rep.figures["soak"] = soak(server, soak_seconds)
+                if name in MULTIPROCESS:
+                    rep.figures["kill_worker"] = kill_worker_under_load(server)
+                rep.figures["sigterm"] = sigterm_under_load(server)
+            finally:
+                server.remove()
+            say(f"{name}: corrupt model, injection")
+            rep.figures["corrupt_model"] = corrupt_model(image, work)
+            rep.figures["injection"] = injection(image, work)
+    return reports
+
+
+def markdown(reports: dict[str, RuntimeReport], args: argparse.Namespace) -> str:
+    names = list(reports)
+    lines = ["# Reliability, security and parity", "",
+             f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, `python -m bench.reliability "
+             f"--fuzz {args.fuzz} --soak {args.soak:g}`, images: "
+             + ", ".join(f"`{r.image}`" for r in reports.values()) + ".", "",
+             f"## Bad-input matrix ({len(CASES)} cases per image)", "",
+             "| runtime | cases | as expected | unexpected (case: got status/records) |", "|---|---|---|---|"]
+    for n in names:
+        bad = [f"{c}: {r.status}/{r.records}" for c, r in reports[n].matrix.items() if not r.ok]
+        lines.append(f"| {n} | {len(reports[n].matrix)} | {len(reports[n].matrix) - len(bad)} | "
+                     f"{'; '.join(bad) or '-'} |")
+    diffs = parity({n: r.matrix for n, r in reports.items()})
+    lines += ["", f"## Differential parity: {len(diffs)} disagreements", ""] + [f"- {d}" for d in diffs]
+    lines += ["", "## Figures", "", "| runtime | measure | figures |", "|---|---|---|"]
+    for n in names:
+        for measure, figs in reports[n].figures.items():
+            shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in figs.items())
+            lines.append(f"| {n} | {measure} | {shown} |")
+    lines += ["", "Targets: never 5xx for client errors, never a hang; parity disagreements 0; fuzz 0 server errors; "
+              "soak 0 errors and PSS growth ≤ 10 %; SIGTERM exit ≤ 30 s with in-flight requests answered; "
+              "kill -9 of a worker ≤ 1 % errors in the next 5 s; corrupt model → non-zero exit quickly; "
+              "hyperparameters never executed.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.reliability", description=__doc__)
+    parser.add_argument("--runtimes", nargs="*", default=list(IMAGES), choices=list(IMAGES))
+    parser.add_argument("--fuzz", type=int, default=5000, help="hypothesis examples per strategy (2 strategies)")
+    parser.add_argument("--soak", type=float, default=120.0, help="soak seconds at 32 connections")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md")
+    args = parser.parse_args(argv)
+    subprocess.run([docker(), "info"], capture_output=True, check=True)
+    random.seed(0)
+    reports = run_all(args.runtimes, args.fuzz, args.soak)
+    text = markdown(reports, args)
+    args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
