@@ -14,9 +14,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from bench.harness import Contestant, PeakPss, batch_rows_per_second, cold_start, split_payloads, wrk
+from bench.harness import Contestant, PeakPss, batch_rows_per_second, cold_start, post, split_payloads, wrk
 from sagemaker_rosetta import images
 from sagemaker_rosetta.containers import ml_root, run
 
@@ -88,6 +89,9 @@ def measure(c: Contestant, seconds: float, payloads: list[bytes], n_batch: int, 
                 if load.errors:
                     raise RuntimeError(f"{c.name} {key}: {load.errors} errors")
                 result[key], result[key + "_p50"], result[key + "_p99"] = load.rps, load.p50_ms, load.p99_ms
+            t0 = time.perf_counter()
+            status, _ = post(server.host_port, payloads[0])  # the largest MultiRecord payload (≤ 6 MB)
+            result["payload_6mb_s"] = time.perf_counter() - t0 if status == 200 else float("nan")
             result["batch_mct1"] = batch_rows_per_second(server.host_port, payloads, 1, n_batch)
             result["batch_mct2"] = batch_rows_per_second(server.host_port, payloads, 2, n_batch)
         result["pss_mb"] = pss.peak
@@ -127,7 +131,7 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace,
     keys = [("ping_s", "/ping 200 s"), ("first_invoke_s", "first good invoke s"), ("pss_mb", "peak PSS MB"),
             ("row_c1", "1 row c1 rps (p50/p99 ms)"), ("row_c8", "1 row c8 rps (p50/p99 ms)"),
             ("rows1k_c8", "1k rows c8 rps (p50/p99 ms)"), ("batch_mct1", "batch rows/s MCT1"),
-            ("batch_mct2", "batch rows/s MCT2")]
+            ("batch_mct2", "batch rows/s MCT2"), ("payload_6mb_s", "one ~6 MB payload s")]
     lines = [f"| contestant | {' | '.join(h for _, h in keys)} |", "|---" * (len(keys) + 1) + "|"]
     for name, m in med.items():
         cells = []
@@ -136,7 +140,7 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace,
                 cells.append("-")
             elif k + "_p50" in m:
                 cells.append(f"{m[k]:,.0f} ({m[k + '_p50']:.2f}/{m[k + '_p99']:.1f})")
-            elif k.endswith("_s"):
+            elif k.endswith("_s") or k.endswith("6mb_s"):
                 cells.append(f"{m[k]:.2f}")
             else:
                 cells.append(f"{m[k]:,.0f}")

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sagemaker_rosetta.containers import Server
+from sagemaker_rosetta.containers import Server, Volumes
 from sagemaker_rosetta.engine import docker
 
 
@@ -29,7 +29,7 @@ class Contestant:
     image: str
     args: Sequence[str] = ("serve",)
     env: Mapping[str, str] = field(default_factory=dict)
-    volumes: Mapping[str | Path, str] = field(default_factory=dict)
+    volumes: Volumes = field(default_factory=dict)
     extra: Sequence[str] = ()
 
     def server(self) -> Server:
@@ -109,7 +109,9 @@ def cold_start(contestant: Contestant, probe: bytes, timeout: float = 120) -> tu
 
 def split_payloads(rows: list[bytes], max_bytes: int) -> list[bytes]:
     """MultiRecord: as many whole records as fit in MaxPayloadInMB (B-08)."""
-    payloads, current, size = [], [], 0
+    payloads: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
     for row in rows:
         if size + len(row) > max_bytes and current:
             payloads.append(b"".join(current))

@@ -77,7 +77,8 @@ def raw_request(port: int, method: str, path: str, headers: dict[str, str], body
 
 
 def _dechunk(data: bytes) -> bytes:
-    out, pos = [], 0
+    out: list[bytes] = []
+    pos = 0
     while True:
         end = data.find(b"\r\n", pos)
         size = int(data[pos:end].split(b";")[0], 16)

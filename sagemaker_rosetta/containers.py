@@ -21,6 +21,8 @@ from pathlib import Path
 from sagemaker_rosetta.engine import docker
 
 LABEL = "io.rosetta.managed"
+#: ``{host_path: "/opt/ml/model:ro"}``
+Volumes = Mapping[Path, str] | Mapping[str, str] | Mapping[str | Path, str]
 _counter = itertools.count()
 
 
@@ -33,7 +35,7 @@ def _env_args(env: Mapping[str, str] | None) -> list[str]:
     return [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
 
 
-def _volume_args(volumes: Mapping[str | Path, str] | None) -> list[str]:
+def _volume_args(volumes: Volumes | None) -> list[str]:
     """``{host_path: "/opt/ml/model:ro"}`` → ``-v host:container[:ro]``."""
     return [a for host, target in (volumes or {}).items() for a in ("-v", f"{Path(host).resolve()}:{target}")]
 
@@ -43,7 +45,7 @@ def run(
     args: Sequence[str] = (),
     *,
     env: Mapping[str, str] | None = None,
-    volumes: Mapping[str | Path, str] | None = None,
+    volumes: Volumes | None = None,
     extra: Sequence[str] = (),
     timeout: float = 600,
     name: str | None = None,
@@ -76,7 +78,7 @@ class Server:
 
     image: str
     env: Mapping[str, str] = field(default_factory=dict)
-    volumes: Mapping[str | Path, str] = field(default_factory=dict)
+    volumes: Volumes = field(default_factory=dict)
     port: int = 8080
     extra: Sequence[str] = ()
     args: Sequence[str] = ("serve",)
