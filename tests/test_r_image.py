@@ -219,6 +219,13 @@ def test_unknown_headers_ignored(server: Server) -> None:
     assert res.status == 200  # S-10
 
 
+def test_only_the_bind_port_listens(server: Server) -> None:
+    """M-03: workers sit on unix sockets (plumber) or share the one socket (rpy2)."""
+    script = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == \"0A\" {print $2}'"
+    ports = {int(addr.rsplit(":", 1)[1], 16) for addr in server.exec("sh", "-c", script).stdout.split()}
+    assert ports == {8080}
+
+
 def _worker_pids(srv: Server, flavour: str) -> list[int]:
     # the [x] keeps this shell's own command line from matching
     pattern = "rosetta::serve_worke[r]" if flavour == "plumber" else "rosetta_runtime.entrypoin[t]"
@@ -289,6 +296,12 @@ def test_bind_port_and_fast_stop(flavour: str, model_dir: Path) -> None:
         assert srv.exit_code() == 0 and took < 5, (took, srv.logs()[-2000:])
     finally:
         srv.remove()
+
+
+def test_serves_as_non_root_user(model_dir: Path) -> None:
+    with serving(PLUMBER, volumes={model_dir: "/opt/ml/model:ro"}, extra=["--user", "1000"],
+                 env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}, ready_timeout=60) as srv:
+        assert srv.invoke(b"5.1,3.5,1.4,0.2", "text/csv").text == "setosa\n"
 
 
 def test_missing_model_exits_nonzero(flavour: str, tmp_path: Path, example_images: None) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
-from orch_helpers import ROOT, rosetta
+from orch_helpers import ROOT, apt_install, rosetta
 
 IRIS = ROOT / "examples" / "iris" / "pipeline.py"
 
@@ -93,10 +95,15 @@ def test_references_between_steps(definition: dict[str, Any]) -> None:
     assert {"Get": "Execution.PipelineExecutionId"} in out["Std:Join"]["Values"]
 
 
-def test_graph_names_each_runtime() -> None:
-    res = rosetta("graph", str(IRIS), guard=True)
+def test_graph_names_each_runtime(tmp_path: Path) -> None:
+    if not shutil.which("dot"):
+        apt_install("graphviz")
+    res = rosetta("graph", str(IRIS), "-o", str(tmp_path / "iris.svg"), guard=True)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.startswith("flowchart LR")
     assert 'TrainJulia["TrainJulia<br/>Training · julia' in res.stdout
     assert 'Evaluate["Evaluate<br/>Processing · r' in res.stdout
     assert "Split --> TrainR" in res.stdout and "TransformJulia --> Evaluate" in res.stdout
+    svg = (tmp_path / "iris.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert "TrainJulia" in svg and "Training · julia" in svg and "rosetta/r:latest" in svg

@@ -1,4 +1,4 @@
-"""The training toolkit's ``SM_*`` environment, for user code that expects it (E-01..E-11, C-07)."""
+"""The training toolkit's ``SM_*`` environment, for user code that expects it (E-01..E-13, C-07)."""
 
 from __future__ import annotations
 
@@ -43,4 +43,14 @@ def toolkit_env(paths: Paths, hyperparameters: Mapping[str, Any], channels: list
         env[f"SM_CHANNEL_{ch.upper()}"] = str(paths.data_dir / ch)
     for key, value in hps.items():
         env[f"SM_HP_{key.upper()}"] = value
+    env["SM_USER_ARGS"] = user_args(hps)
+    env["SM_TRAINING_ENV"] = {k[3:].lower(): v for k, v in env.items() if not k.startswith(("SM_HP_", "SM_CHANNEL_"))}
     return {k: _dump(v) for k, v in env.items()}
+
+
+def user_args(hps: Mapping[str, Any]) -> list[str]:
+    """``--key value`` per hyperparameter, keys sorted, one-letter keys as ``-k`` (E-13)."""
+    args: list[str] = []
+    for key in sorted(hps):
+        args += [f"-{key}" if len(key) == 1 else f"--{key}", _dump(hps[key])]
+    return args

@@ -56,3 +56,17 @@ checkpoint <- function(checkpoint_dir) writeLines("x", file.path(checkpoint_dir,
 test_that("log_metric prints the T-20 line", {
   expect_output(log_metric("val:acc", 0.5), "^#metric val:acc=0.5$")
 })
+
+test_that("data: channels by [[ and $, names, paths; unreadable channel is a DataError", {
+  with_ml_root({
+    data <- r("channel_data")()
+    expect_equal(sort(names(data)), c("empty", "train"))
+    expect_equal(nrow(data$train), 150L)
+    expect_equal(names(data[["train"]])[5], "species")
+    expect_equal(unname(attr(data, "paths")[["train"]]), file.path(Sys.getenv("ROSETTA_ML_ROOT"), "input", "data", "train"))
+    err <- tryCatch(data[["empty"]], error = function(e) e)
+    expect_s3_class(err, "rosetta_DataError")
+    expect_match(conditionMessage(err), "channel 'empty' has no CSV files")
+    expect_s3_class(tryCatch(data[["nope"]], error = function(e) e), "rosetta_DataError")
+  }, channels = list(train = list(iris.csv = iris_csv()), empty = list(readme.txt = "nothing")))
+})
