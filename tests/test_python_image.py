@@ -237,7 +237,7 @@ def test_slow_load_ping_503_then_200(toy_code: Path) -> None:  # S-09, S-07
                 break
             time.sleep(0.1)
         assert statuses[0] == 503 and statuses[-1] == 200 and set(statuses) == {200, 503}
-        assert s.invoke(b"1,2").text == "3\n"
+        assert s.invoke(b"1,2").text == "3.0\n"
 
 
 def test_ping_during_long_invocation_and_sigterm_drain(toy_code: Path) -> None:  # S-07, S-13
@@ -255,7 +255,7 @@ def test_ping_during_long_invocation_and_sigterm_drain(toy_code: Path) -> None: 
         code = s.wait_exit(30)
         assert code == 0 and time.monotonic() - t0 < 30
         r = result["r"]
-        assert getattr(r, "status", None) == 200 and getattr(r, "text", None) == "-3\n"  # in-flight finished
+        assert getattr(r, "status", None) == 200 and getattr(r, "text", None) == "-3.0\n"  # in-flight finished
 
 
 def test_dead_worker_is_replaced(server: Server) -> None:

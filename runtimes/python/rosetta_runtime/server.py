@@ -118,6 +118,9 @@ def run() -> int:
         adapter = load_adapter()
         adapter.load(Path(paths.model_dir))
         warm_up(adapter)
+        from rosetta_runtime.codecs import _arrow
+
+        _arrow()  # imported once here, shared copy-on-write by every worker
         log.info("model ready in %.2f s; starting %d workers", time.perf_counter() - t0, settings.workers)
     except _Shutdown:
         os.kill(responder, signal.SIGKILL)

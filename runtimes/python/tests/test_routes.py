@@ -88,7 +88,7 @@ def test_unknown_paths_and_methods(client: httpx.AsyncClient, path: str, method:
 def test_invocations_csv_default_accept(client: httpx.AsyncClient) -> None:
     r = call(client, "POST", "/invocations", content=b"1,2,3\n4,5,6\n", headers={"Content-Type": "text/csv"})
     assert r.status_code == 200 and r.headers["content-type"] == "text/csv"
-    assert r.text == "12\n30\n"
+    assert r.text == "12.0\n30.0\n"
 
 
 @pytest.mark.parametrize("ctype, accept, body, expected_type", [
@@ -142,4 +142,4 @@ def test_body_limit(client: httpx.AsyncClient) -> None:
 def test_unknown_headers_ignored(client: httpx.AsyncClient) -> None:  # S-10
     r = call(client, "POST", "/invocations", content=b"1,2,3",
              headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Custom-Attributes": "x", "X-Foo": "bar"})
-    assert r.status_code == 200 and r.text == "12\n"
+    assert r.status_code == 200 and r.text == "12.0\n"

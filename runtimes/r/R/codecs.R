@@ -12,6 +12,7 @@ bad_request <- function(message) {
 #' Parse one media type: lower-cased type plus parameters (`text/csv; header=present`).
 #' @keywords internal
 parse_media_type <- function(value) {
+  if (!grepl(";", value, fixed = TRUE)) return(list(type = tolower(trimws(value)), params = list()))
   parts <- trimws(strsplit(value, ";", fixed = TRUE)[[1]])
   params <- list()
   for (p in parts[-1]) {
@@ -35,6 +36,7 @@ canonical_type <- function(type) {
 #' @keywords internal
 negotiate <- function(accept, default) {
   if (is.null(accept) || !nzchar(trimws(accept))) return(default)
+  if (accept %in% names(CODECS)) return(accept)  # the common case: one exact type
   items <- lapply(strsplit(accept, ",", fixed = TRUE)[[1]], parse_media_type)
   items <- Filter(function(m) nzchar(m$type), items)
   q <- vapply(items, function(m) suppressWarnings(as.numeric(m$params$q %||% "1")), 0)

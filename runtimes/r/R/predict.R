@@ -28,6 +28,9 @@ load_state <- function(dir = model_dir()) {
   meta <- model_meta(dir)
   state$n_features <- meta$n_features %||% tryCatch(n_features(state$model), error = function(e) NULL)
   state$features <- meta$features %||% tryCatch(feature_names(state$model), error = function(e) NULL)
+  # settings read once: the environment does not change while serving
+  state$payload_limit <- payload_limit()
+  state$default_accept <- Sys.getenv("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "")
   state$workers <- env_int("ROSETTA_WORKERS", env_int("SAGEMAKER_MODEL_SERVER_WORKERS", parallel::detectCores()))
   if (!is.null(state$n_features)) {
     sample <- as_model_input(matrix(0, nrow = 1, ncol = state$n_features), state$features)

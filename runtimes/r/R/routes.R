@@ -63,7 +63,7 @@ payload_limit <- function() max(6, env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6L)) *
 #' POST /invocations: the ordered checks 413 → 415 → 406 → 400 → 500 (contract §4).
 #' @keywords internal
 handle_invocations <- function(req, state) {
-  limit <- payload_limit()
+  limit <- state$payload_limit %||% payload_limit()
   size <- suppressWarnings(as.numeric(req$headers[["content-length"]] %||% length(req$body)))
   if (is.na(size)) size <- length(req$body)
   if (size > limit || length(req$body) > limit) {
@@ -73,7 +73,7 @@ handle_invocations <- function(req, state) {
   ctype <- if (nzchar(trimws(ctype_raw))) parse_media_type(ctype_raw) else list(type = "text/csv", params = list())
   canonical <- canonical_type(ctype$type)
   accept_raw <- req$headers[["accept"]]
-  default_accept <- Sys.getenv("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "")
+  default_accept <- state$default_accept %||% Sys.getenv("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "")
   user_in <- user_hook(state$user, "input_fn")
   user_out <- user_hook(state$user, "output_fn")
   if (is.na(canonical) && is.null(user_in)) {
