@@ -48,6 +48,16 @@ fit <- function(data, hyperparameters) {
 checkpoint <- function(checkpoint_dir) writeLines("saved", file.path(checkpoint_dir, "ckpt.txt"))
 '''
 
+#: a serving model whose prediction sleeps -X[1, 1] seconds (S-09, S-13 tests)
+SLOW = r'''
+load_model <- function(model_dir) structure(list(), class = "toy")
+n_features.toy <- function(model) 2L
+predict.toy <- function(object, newdata, ...) {
+  if (newdata[1, 1] < 0) Sys.sleep(-newdata[1, 1])
+  rowSums(newdata)
+}
+'''
+
 
 @pytest.fixture(scope="module")
 def example_images() -> None:
@@ -302,6 +312,28 @@ def test_serves_as_non_root_user(model_dir: Path) -> None:
     with serving(PLUMBER, volumes={model_dir: "/opt/ml/model:ro"}, extra=["--user", "1000"],
                  env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}, ready_timeout=60) as srv:
         assert srv.invoke(b"5.1,3.5,1.4,0.2", "text/csv").text == "setosa\n"
+
+
+def test_ping_during_slow_request_and_sigterm_drains(flavour: str, tmp_path: Path, example_images: None) -> None:
+    """S-09: /ping answers within 2 s while a prediction runs; S-13: SIGTERM lets it finish."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "model.R").write_text(SLOW)
+    (tmp_path / "model").mkdir()
+    with serving(FLAVOURS[flavour][1], volumes={code: "/opt/program:ro", tmp_path / "model": "/opt/ml/model:ro"},
+                 env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}, ready_timeout=60) as srv:
+        assert float(srv.invoke(b"1,2\n", "text/csv").text) == 3  # number formats differ (README)
+        results: list[int] = []
+        slow = threading.Thread(target=lambda: results.append(srv.invoke(b"-3,1\n", "text/csv").status))
+        slow.start()
+        time.sleep(0.5)
+        ping = srv.request("GET", "/ping", timeout=5)
+        assert ping.status == 200 and ping.seconds < 2
+        t0 = time.monotonic()
+        srv.kill("TERM")  # while the slow request is in flight
+        slow.join(30)
+        assert results == [200]  # drained, not cut off
+        assert srv.wait_exit(30) == 0 and time.monotonic() - t0 < 30
 
 
 def test_missing_model_exits_nonzero(flavour: str, tmp_path: Path, example_images: None) -> None:

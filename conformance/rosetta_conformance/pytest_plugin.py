@@ -28,6 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--expected-failures", type=Path, help="TOML of clauses known to fail")
     group.addoption("--conformance-report", type=Path, help="also write JUnit XML + Markdown reports here")
     group.addoption("--conformance-jobs", type=int, default=4, help="checks run in parallel")
+    group.addoption("--clause", action="append", help="check only this clause ID (repeatable)")
 
 
 def _profiles(config: pytest.Config) -> list[str]:
@@ -40,7 +41,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
     if not config.getoption("image"):
         raise pytest.UsageError("rosetta_conformance: pass --image IMAGE (and usually --manifest conformance.toml)")
-    ids = [c.id for c in select(_profiles(config))]
+    ids = [c.id for c in select(_profiles(config), config.getoption("clause"))]
     metafunc.parametrize("conformance_clause", ids, ids=ids)
 
 
@@ -51,6 +52,7 @@ def conformance_report(request: pytest.FixtureRequest) -> Report:
     expected = load_expected_failures(config.getoption("expected_failures") or manifest.expected_failures)
     model_dir = config.getoption("model_dir")
     report = run_suite(str(config.getoption("image")), manifest, profiles=_profiles(config),
+                       only=config.getoption("clause"),
                        model_dir=Path(model_dir).resolve() if model_dir else None, expected=expected,
                        jobs=int(config.getoption("conformance_jobs")))
     out = config.getoption("conformance_report")

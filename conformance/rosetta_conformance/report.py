@@ -37,14 +37,18 @@ def summary(report: Report) -> str:
 
 
 def table(report: Report) -> Table:
-    t = Table(title=f"SageMaker contract — {report.image} (profile: {', '.join(report.profiles)})",
-              show_lines=False, expand=True)
-    for col, kw in (("clause", {"no_wrap": True}), ("result", {"no_wrap": True}), ("rule", {"ratio": 3}),
-                    ("sent", {"ratio": 3}), ("received", {"ratio": 4}), ("notes", {"ratio": 3})):
-        t.add_column(col, **kw)
+    """One line per clause (full sent/received text is in the Markdown and JUnit reports)."""
+    t = Table(title=f"SageMaker contract — {report.image} (profile: {', '.join(report.profiles)})", expand=True)
+    t.add_column("clause", no_wrap=True)
+    t.add_column("result", no_wrap=True)
+    t.add_column("s", justify="right", no_wrap=True)
+    t.add_column("rule", ratio=3, no_wrap=True, overflow="ellipsis")
+    t.add_column("sent", ratio=2, no_wrap=True, overflow="ellipsis")
+    t.add_column("received / notes", ratio=4, no_wrap=True, overflow="ellipsis")
     for r in report.results:
-        t.add_row(r.clause, f"[{STYLE[r.status]}]{r.status.value.upper()}[/]", r.title, r.sent, r.received,
-                  describe(r))
+        note = describe(r)
+        t.add_row(r.clause, f"[{STYLE[r.status]}]{r.status.value.upper()}[/]", f"{r.seconds:.1f}", r.title,
+                  r.sent, f"[{STYLE[r.status]}]{note}[/] {r.received}" if note else r.received)
     return t
 
 

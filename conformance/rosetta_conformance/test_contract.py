@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from rosetta_conformance.outcome import Status
@@ -11,11 +9,10 @@ from rosetta_conformance.report import describe
 from rosetta_conformance.runner import Report
 
 
-def test_clause(conformance_clause: str, conformance_report: Report,
-                record_property: Callable[[str, object], None]) -> None:
+def test_clause(conformance_clause: str, conformance_report: Report, request: pytest.FixtureRequest) -> None:
     r = next(x for x in conformance_report.results if x.clause == conformance_clause)
     for key in ("clause", "title", "source", "sent", "received"):
-        record_property(key, getattr(r, key))
+        request.node.user_properties.append((key, getattr(r, key)))
     story = (f"{r.clause} {r.title} [{r.source}]\n  sent:     {r.sent}\n  received: {r.received}\n"
              f"  {describe(r)}")
     if r.status is Status.XFAIL:

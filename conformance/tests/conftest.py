@@ -50,11 +50,12 @@ VARIANTS = [
     _v("status-500", {"S-16"}, "ENV FIXTURE_BREAK=status_500"),
     _v("body-limit-5mb", {"S-12"}, "ENV FIXTURE_BREAK=body_limit_5mb"),
     _v("hardcoded-host", {"T-05"}, "ENV FIXTURE_BREAK=hardcoded_host"),
-    _v("str-only-hps", {"T-02"}, "ENV FIXTURE_BREAK=str_only_hps"),
+    _v("str-only-hps", {"T-02", "E-04"}, "ENV FIXTURE_BREAK=str_only_hps"),
     _v("write-channel", {"T-08"}, "ENV FIXTURE_BREAK=write_channel"),
     _v("write-model-dir", {"S-02"}, "ENV FIXTURE_BREAK=write_model_dir"),
     _v("shell-entrypoint", {"C-02", "T-21", "S-13"}, SHELL_ENTRY),
     _v("no-label", {"M-02"}, label=False),
+    _v("bad-sm-env", {"E-02", "E-09"}, "ENV FIXTURE_BREAK=bad_sm_env"),
     _v("baked-opt-ml", {"C-04"}, "RUN mkdir -p /opt/ml/model && echo baked > /opt/ml/model/model.json"),
 ]
 

@@ -40,8 +40,8 @@ def pipeline() -> Pipeline:
         "python": {"n_estimators": p.parameter("PythonNEstimators", 100),
                    "min_samples_leaf": p.parameter("PythonMinSamplesLeaf", 1), "target": target},
         "r": {"ntree": p.parameter("RNTree", 200), "target": target},
-        "julia": {"epochs": p.parameter("JuliaEpochs", 300),
-                  "learning_rate": p.parameter("JuliaLearningRate", 0.1), "target": target},
+        "julia": {"epochs": p.parameter("JuliaEpochs", 500),
+                  "lr": p.parameter("JuliaLearningRate", 0.5), "target": target},
     }
 
     # the labelled rows (train.csv + test.csv); the split step makes its own stratified hold-out
@@ -84,7 +84,8 @@ def report(result: Any, console: Any) -> None:
     scores = json.loads(result.store.read_text(f"{uri}/evaluation.json"))
     table = Table(title="iris: one model per language (evaluated in R)")
     for col in ("runtime", "image", "accuracy", "correct", "train s", "transform s"):
-        table.add_column(col, justify="left" if col in ("runtime", "image") else "right")
+        table.add_column(col, justify="left" if col in ("runtime", "image") else "right",
+                         no_wrap=col != "image", overflow="fold")
     for runtime, image in TRAINERS.items():
         name = runtime.capitalize()
         s = scores.get(runtime, {})

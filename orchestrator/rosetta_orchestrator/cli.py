@@ -101,6 +101,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (MissingImages, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; the run's containers were removed[/]")
+        return 130
     return 0 if result.status == "Succeeded" else 1
 
 

@@ -69,7 +69,8 @@ def summary(console: Console, result: RunResult, runtimes: dict[str, str], workd
     table = Table(title=f"{result.pipeline} · execution {result.execution_id} · {result.status} "
                         f"in {result.seconds:.1f} s")
     for col in ("step", "type", "runtime", "image", "status", "seconds"):
-        table.add_column(col, justify="right" if col == "seconds" else "left")
+        table.add_column(col, justify="right" if col == "seconds" else "left",
+                         no_wrap=col != "image", overflow="fold")
     for s in result.steps.values():
         table.add_row(s.name, s.type, runtimes.get(s.name, ""), escape(s.image), STATUS[s.status],
                       f"{s.seconds:.1f}" if s.status in ("Succeeded", "Failed") else "")

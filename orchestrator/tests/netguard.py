@@ -36,5 +36,5 @@ def _guard_getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
 
 
 def install() -> None:
-    socket.socket.connect = _guard_connect  # type: ignore[method-assign]
+    socket.socket.connect = _guard_connect  # type: ignore[method-assign, assignment]
     socket.getaddrinfo = _guard_getaddrinfo

@@ -69,7 +69,7 @@ def test_parameters_and_hyperparameters(definition: dict[str, Any]) -> None:
     assert hp["n_estimators"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.PythonNEstimators"}]}}
     assert hp["target"] == {"Get": "Parameters.Target"}
     assert set(s["TrainR"]["Arguments"]["HyperParameters"]) == {"ntree", "target"}
-    assert set(s["TrainJulia"]["Arguments"]["HyperParameters"]) == {"epochs", "learning_rate", "target"}
+    assert set(s["TrainJulia"]["Arguments"]["HyperParameters"]) == {"epochs", "lr", "target"}
 
 
 def test_references_between_steps(definition: dict[str, Any]) -> None:
@@ -107,3 +107,14 @@ def test_graph_names_each_runtime(tmp_path: Path) -> None:
     svg = (tmp_path / "iris.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
     assert "TrainJulia" in svg and "Training · julia" in svg and "rosetta/r:latest" in svg
+
+
+def test_rosetta_cli_registers_pipeline_commands() -> None:
+    from rosetta_orchestrator import cli
+    from sagemaker_rosetta.cli import build_parser
+
+    parser = build_parser()
+    for action, func in (("definition", cli.cmd_definition), ("upsert", cli.cmd_upsert),
+                         ("start", cli.cmd_start), ("run", cli.cmd_run), ("graph", cli.cmd_graph)):
+        args = parser.parse_args(["pipeline", action, str(IRIS)])
+        assert args.func is func

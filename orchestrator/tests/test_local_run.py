@@ -43,7 +43,7 @@ def requests(reporter: QuietReporter, step: str) -> list[tuple[int, int, str, st
 def local(result: RunResult, uri: str) -> Path:
     store = result.store
     assert isinstance(store, LocalStore)
-    return store.path(uri)
+    return Path(store.path(uri))
 
 
 def our_containers() -> list[str]:
@@ -184,3 +184,34 @@ def test_bad_record_fails_its_file_only(transforms: tuple[RunResult, QuietReport
     out = local(result, f"s3://rosetta-test/rosetta-transform-test/runs/{result.execution_id}/TPoison")
     assert (out / "good.csv.out").read_text() == "p:g0\np:g1\n" and not (out / "bad.csv.out").exists()
     assert our_containers() == []
+
+
+def test_s3_compatible_endpoint(echo_image: str, tmp_path: Path) -> None:
+    """Artifacts through an S3 API (a moto server on 127.0.0.1 standing in for MinIO/S3)."""
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+    from orch_helpers import load_echo
+
+    from rosetta_orchestrator.local.store import S3Store
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        result = execute(load_echo(), store=S3Store(url), workdir=tmp_path / "runs", parameters={"Lines": "3"},
+                         reporter=QuietReporter())
+        assert result.status == "Succeeded", {n: s.reason for n, s in result.steps.items()}
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        out = result.steps["Transform"].properties["TransformOutput"]["S3OutputPath"]
+        key = out.removeprefix("s3://rosetta-test/") + "/a.csv.out"
+        body = s3.get_object(Bucket="rosetta-test", Key=key)["Body"].read().decode()
+        assert body == "hi:a0\nhi:a1\nhi:a2\n"
+        model = result.steps["Train"].properties["ModelArtifacts"]["S3ModelArtifacts"]
+        s3.head_object(Bucket="rosetta-test", Key=model.removeprefix("s3://rosetta-test/"))
+    finally:
+        server.stop()

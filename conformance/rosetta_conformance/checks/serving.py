@@ -128,10 +128,7 @@ def connect_latency(h: Harness) -> Outcome:
                    f"max {worst * 1000:.1f} ms, median {sorted(times)[10] * 1000:.1f} ms")
 
 
-@check("S-07")
-def ping_during_invocation(h: Harness) -> Outcome:
-    served = h.ready("main")
-    ctype, body = big_body(h, 1_000_000)
+def _pings_during_invocation(served: Served, ctype: str, body: bytes) -> tuple[list[tuple[int, float]], str]:
     done = threading.Event()
     result: list[Response | Exception] = []
 
@@ -146,25 +143,34 @@ def ping_during_invocation(h: Harness) -> Outcome:
     threading.Thread(target=invoke, daemon=True).start()
     pings: list[tuple[int, float]] = []
     time.sleep(0.05)
-    while not done.is_set() or len(pings) < 5:
+    while (not done.is_set() or len(pings) < 5) and len(pings) < 200:
         try:
             r = served.server.request("GET", "/ping", timeout=2.5)
             pings.append((r.status, r.seconds))
         except OSError:
             pings.append((0, 2.5))
-        if len(pings) >= 200:
-            break
         time.sleep(0.02)
     done.wait(120)
-    slowest = max(s for _, s in pings)
-    bad = [p for p in pings if p[0] != 200 or p[1] >= 2.0]
-    sent = f"{len(pings)} × GET /ping during POST /invocations of {len(body) / 1e6:.1f} MB"
     inflight = result[0] if result else None
-    got = f"slowest ping {slowest * 1000:.0f} ms; invocation: " + (
+    slowest = max(s for _, s in pings)
+    return pings, f"{len(pings)} pings, slowest {slowest * 1000:.0f} ms; invocation: " + (
         _show(inflight) if isinstance(inflight, Response) else repr(inflight))
-    if bad:
-        return Outcome(False, f"{len(bad)} ping(s) not 200 within 2 s", sent, got)
-    return Outcome(True, "", sent, got)
+
+
+@check("S-07")
+def ping_during_invocation(h: Harness) -> Outcome:
+    """A stall is confirmed by a second window, so one scheduling hiccup of a busy CI host is not a FAIL."""
+    served = h.ready("main")
+    ctype, body = big_body(h, 1_000_000)
+    sent = f"GET /ping every 20 ms during POST /invocations of {len(body) / 1e6:.1f} MB (twice if needed)"
+    seen = []
+    for _ in range(2):
+        pings, got = _pings_during_invocation(served, ctype, body)
+        seen.append(got)
+        bad = [p for p in pings if p[0] != 200 or p[1] >= 2.0]
+        if not bad:
+            return Outcome(True, "", sent, " | ".join(seen))
+    return Outcome(False, f"{len(bad)} ping(s) not 200 within 2 s, in both windows", sent, " | ".join(seen))
 
 
 @check("S-08")

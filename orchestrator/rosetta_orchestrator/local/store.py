@@ -8,6 +8,7 @@ part), so a definition behaves the same here and on SageMaker.
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -103,17 +104,19 @@ class S3Store:
         self.endpoint_url = endpoint_url
         self.client: Any = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
         self._buckets: set[str] = set()
+        self._lock = threading.Lock()
 
     def describe(self) -> str:
         return self.endpoint_url
 
     def _bucket(self, bucket: str) -> None:
-        if bucket in self._buckets:
-            return
-        names = {b["Name"] for b in self.client.list_buckets().get("Buckets", [])}
-        if bucket not in names:
-            self.client.create_bucket(Bucket=bucket)
-        self._buckets.add(bucket)
+        with self._lock:  # parallel steps may write to a new bucket at once
+            if bucket in self._buckets:
+                return
+            names = {b["Name"] for b in self.client.list_buckets().get("Buckets", [])}
+            if bucket not in names:
+                self.client.create_bucket(Bucket=bucket)
+            self._buckets.add(bucket)
 
     def fetch(self, uri: str, dest: Path) -> list[Path]:
         bucket, prefix = split_uri(uri)

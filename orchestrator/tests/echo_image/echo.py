@@ -12,12 +12,12 @@ import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, NoReturn
 
 ML = Path(os.environ.get("ECHO_ML_ROOT", "/opt/ml"))
 
 
-def fail(reason: str) -> None:
+def fail(reason: str) -> NoReturn:
     (ML / "output").mkdir(parents=True, exist_ok=True)
     (ML / "output" / "failure").write_text(reason + "\n\ndetails: echo test image\n")
     print(reason, file=sys.stderr, flush=True)
@@ -45,26 +45,26 @@ def train() -> None:
 
 
 class Handler(BaseHTTPRequestHandler):
-    model: ClassVar[dict] = {}
+    model: ClassVar[dict[str, Any]] = {}
 
-    def log_message(self, *args):  # quiet access log; we print our own lines
+    def log_message(self, *args: Any) -> None:  # quiet access log; we print our own lines
         pass
 
-    def _send(self, code, body=b"", ctype="text/plain"):
+    def _send(self, code: int, body: bytes = b"", ctype: str = "text/plain") -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         if self.path == "/ping":
             return self._send(200)
         if self.path == "/execution-parameters" and os.environ.get("ECHO_EXECUTION_PARAMETERS"):
             return self._send(200, os.environ["ECHO_EXECUTION_PARAMETERS"].encode(), "application/json")
         self._send(404, b"not found\n")
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         if self.path != "/invocations":
             return self._send(404, b"not found\n")
         n = int(self.headers.get("Content-Length") or 0)

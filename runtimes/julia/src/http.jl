@@ -159,15 +159,13 @@ function read_exact(c::Conn, n::Int)
     return out
 end
 
-"Read and throw away `n` body bytes (at most `cap`) so a rejected client sees the answer."
+"Read and throw away `n` body bytes, so a rejected client sees the answer, not a reset."
 function discard!(c::Conn, n::Int)
-    k = min(n, buffered(c))
-    c.pos += k
-    n -= k
     while n > 0
-        chunk = readavailable(c.io)
-        isempty(chunk) && return
-        n -= length(chunk)
+        buffered(c) == 0 && (fill!(c) || return)
+        k = min(n, buffered(c))                 # never past this body: pipelined bytes stay
+        c.pos += k
+        n -= k
     end
 end
 
@@ -427,6 +425,21 @@ function request_shutdown(s::Server)
     catch
     end
     return nothing
+end
+
+"""
+    watch_control(s, io = stdin)
+
+Request a shutdown when the line `stop` arrives on `io` (the entrypoint writes it on SIGTERM).
+"""
+function watch_control(s::Server, io::IO = stdin)
+    @async try
+        while !eof(io)
+            strip(readline(io)) == "stop" && (request_shutdown(s); break)
+        end
+    catch e
+        e isa Base.IOError || e isa EOFError || @error "control channel failed" exception = e
+    end
 end
 
 "Block until [`request_shutdown`](@ref) is called (an `InterruptException` here also counts)."

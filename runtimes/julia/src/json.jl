@@ -236,7 +236,9 @@ function read_number!(r::JSONReader)
         v = tryparse(Int64, str)
         v === nothing || return v
     end
-    return parse(Float64, str)          # may be ±Inf for huge exponents; callers check finiteness
+    v = tryparse(Float64, str)
+    # out of Float64's range (1e999, 1e-999): ±Inf or 0.0, as other JSON readers; callers check finiteness
+    return v === nothing ? Float64(parse(BigFloat, str)) : v
 end
 
 # ---------------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ function serve(; port::Integer = bind_port(), host = IPv4(0))
     app = App()
     server = start_server(req -> route(app, req); host = host, port = port,
                           limits = Limits(max_body = app.max_body), threaded = Threads.nthreads() > 1)
+    watch_control(server)                    # SIGTERM arrives as "stop" on stdin (entrypoint)
     @info "listening on $(host):$(server.port) with $(Threads.nthreads()) thread(s)"
     try
         load_model!(app)

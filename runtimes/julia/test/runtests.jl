@@ -55,7 +55,7 @@ end
     @test R.parse_json("\"\\u00e9\\ud83d\\ude00\"") == "é😀"
     @test R.parse_json("123") isa Int64
     @test R.json((a = 1, b = [1.5, NaN], c = "x")) == "{\"a\":1,\"b\":[1.5,null],\"c\":\"x\"}"
-    @test R.json(Float32(0.1)) == "0.1e0"
+    @test R.parse_json(R.json(Float32(0.1))) == 0.1   # never "0.1f0"
     @test R.json("\u0001") == "\"\\u0001\""
     for bad in ["", "[1,", "[1 2]", "{\"a\" 1}", "{a:1}", "01", "1.", "-", "tru", "\"abc", "[1]x",
                 "\"\\x\"", "\"\\ud800\"", "{\"a\":1,}", "[1,]", "\"a\nb\"", "NaN"]
@@ -122,7 +122,7 @@ end
     @test startswith(msg(() -> js("[[1,2]")), "invalid JSON")
     @test startswith(msg(() -> js("["^40 * "]"^40)), "invalid JSON")
     @test msg(() -> js("[]")) == "empty payload"
-    @test msg(() -> js("1e999")) != ""
+    @test msg(() -> js("[1e999]")) == "row 1: non-finite value"
     jl(s) = R.decode_jsonlines(Vector{UInt8}(s), nothing, Dict{String,String}())
     @test jl("[1,2]\n\n[3,4]") == [1.0 2.0; 3.0 4.0]
     @test startswith(msg(() -> jl("[1,2]\n[3,")), "line 2: invalid JSON")

@@ -1,0 +1,83 @@
+"""Benchmark: Rosetta's local runner vs the SDK's LocalPipelineSession on the same 3-step pipeline.
+
+train → create model → batch transform, same image (default ``rosetta-example/iris-python:latest``),
+same iris data, one run each. Prints both wall times and the ratio (target: ≤ 0.5).
+
+    .venv/bin/python orchestrator/bench/local_vs_sdk.py [--image IMAGE]
+
+Both timings cover executing the pipeline only (not building the step objects). Needs Docker and
+Debian's docker-compose 1.29.2 (for the SDK side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "orchestrator" / "tests"))
+
+import orch_helpers  # noqa: E402,F401  (offline AWS environment)
+from sdk_local_mode import remove_leftovers, run_sdk_local  # noqa: E402
+
+from rosetta_orchestrator import Pipeline  # noqa: E402
+from rosetta_orchestrator.local.run import check_images  # noqa: E402
+from rosetta_orchestrator.local.runner import LocalRunner, QuietReporter  # noqa: E402
+from rosetta_orchestrator.local.store import LocalStore, stage_assets  # noqa: E402
+
+DATA = ROOT / "examples" / "iris" / "data"
+HPS = {"n_estimators": "20", "target": "species"}
+
+
+def rosetta_run(image: str, tmp: Path) -> float:
+    p = Pipeline("rosetta-bench", bucket="rosetta-bench")
+    train = p.training("Train", image=image, inputs={"train": p.upload(tmp / "train")}, hyperparameters=HPS)
+    model = p.model("Model", model_data=train.model_data, trained_by=train)
+    p.transform("Transform", model=model, data=p.upload(tmp / "batch"), strategy="MultiRecord",
+                assemble_with="Line")
+    definition = p.definition_dict()
+    store = LocalStore(tmp / "s3")
+    check_images(definition, {})
+    stage_assets(store, p.assets)
+    runner = LocalRunner(definition, store=store, workdir=tmp / "runs", pipeline_name=p.name,
+                         reporter=QuietReporter())
+    t0 = time.monotonic()
+    result = runner.run()
+    seconds = time.monotonic() - t0
+    if result.status != "Succeeded":
+        raise SystemExit(f"rosetta run failed: {[(s.name, s.reason) for s in result.failed]}")
+    return seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--image", default="rosetta-example/iris-python:latest")
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="rosetta-bench-") as name:
+        tmp = Path(name)
+        (tmp / "train").mkdir()
+        shutil.copy(DATA / "train.csv", tmp / "train")
+        (tmp / "batch").mkdir()
+        shutil.copy(DATA / "test_features.csv", tmp / "batch")
+        ours = rosetta_run(args.image, tmp)
+        try:
+            sdk = run_sdk_local(args.image, train_dir=tmp / "train", batch_dir=tmp / "batch",
+                                out_dir=tmp / "sdk-out", work=tmp / "sdk-work", hyperparameters=HPS)
+        finally:
+            remove_leftovers()
+        if sdk["status"] != "Succeeded":
+            raise SystemExit(f"SDK local mode failed: {sdk}")
+    print(f"image: {args.image}")
+    print(f"rosetta local runner : {ours:6.1f} s")
+    print(f"SDK LocalPipelineSession: {sdk['seconds']:6.1f} s")
+    print(f"ratio (rosetta / SDK): {ours / sdk['seconds']:.2f}  (target ≤ 0.50)")
+
+
+if __name__ == "__main__":
+    main()
