@@ -21,6 +21,8 @@ from pathlib import Path
 from sagemaker_rosetta.engine import docker
 
 LABEL = "io.rosetta.managed"
+#: this process's label value, so Ctrl-C cleans up our containers and not another run's
+RUN_ID = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 #: ``{host_path: "/opt/ml/model:ro"}``
 Volumes = Mapping[Path, str] | Mapping[str, str] | Mapping[str | Path, str]
 _counter = itertools.count()
@@ -52,7 +54,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """``docker run --rm`` to completion (a training job); output captured."""
     cname = name or container_name("job")
-    cmd = [docker(), "run", "--rm", "--name", cname, "--label", LABEL + "=1",
+    cmd = [docker(), "run", "--rm", "--name", cname, "--label", f"{LABEL}={RUN_ID}",
            *_env_args(env), *_volume_args(volumes), *extra, image, *args]
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -86,7 +88,7 @@ class Server:
     host_port: int = 0
 
     def start(self) -> Server:
-        cmd = [docker(), "run", "-d", "--name", self.name, "--label", LABEL + "=1",
+        cmd = [docker(), "run", "-d", "--name", self.name, "--label", f"{LABEL}={RUN_ID}",
                "-p", f"127.0.0.1::{self.port}", *_env_args(self.env), *_volume_args(self.volumes),
                *self.extra, self.image, *self.args]
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -186,9 +188,10 @@ def serving(image: str, *, ready: bool = True, ready_timeout: float = 120, **kw:
         server.remove()
 
 
-def cleanup_all() -> None:
-    """Remove every container this tool started (e.g. after Ctrl-C)."""
-    ids = subprocess.run([docker(), "ps", "-aq", "--filter", f"label={LABEL}"],
+def cleanup_all(every_run: bool = False) -> None:
+    """Remove the containers this process started (e.g. after Ctrl-C); ``every_run``: all Rosetta's."""
+    selector = LABEL if every_run else f"{LABEL}={RUN_ID}"
+    ids = subprocess.run([docker(), "ps", "-aq", "--filter", f"label={selector}"],
                          capture_output=True, text=True, check=False).stdout.split()
     if ids:
         subprocess.run([docker(), "rm", "-f", *ids], capture_output=True, check=False)

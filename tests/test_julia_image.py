@@ -90,6 +90,7 @@ def test_image_config(built: None) -> None:
     cfg = image_config(BASE)
     assert cfg["Entrypoint"] == ["rosetta-entrypoint"]                  # C-01, exec form
     labels = cfg.get("Labels") or {}
+    assert isinstance(labels, dict)
     assert labels.get("com.amazonaws.sagemaker.capabilities.accept-bind-to-port") == "true"   # M-02
     res = run(BASE, ["bogus"])
     assert res.returncode == 2 and "expected 'train' or 'serve'" in res.stderr
@@ -104,7 +105,7 @@ def test_accuracy_on_holdout(server: Server) -> None:
     assert resp.status == 200 and resp.headers["content-type"] == "text/csv", resp.text
     preds = resp.text.splitlines()
     assert len(preds) == len(rows)
-    accuracy = sum(p == r[target] for p, r in zip(preds, rows)) / len(rows)
+    accuracy = sum(p == r[target] for p, r in zip(preds, rows, strict=True)) / len(rows)
     assert accuracy >= 0.9
 
 

@@ -336,6 +336,39 @@ def test_ping_during_slow_request_and_sigterm_drains(flavour: str, tmp_path: Pat
         assert srv.wait_exit(30) == 0 and time.monotonic() - t0 < 30
 
 
+HOOKS = r'''
+load_model <- function(model_dir) structure(list(), class = "hooked")
+n_features.hooked <- function(model) 2L
+predict.hooked <- function(object, newdata, ...) rowSums(newdata)
+input_fn <- function(body, content_type) {
+  text <- rawToChar(body)
+  if (!grepl(" ", text, fixed = TRUE)) return(NULL)
+  matrix(as.numeric(strsplit(text, " ")[[1]]), nrow = 1)
+}
+output_fn <- function(predictions, accept) {
+  if (accept != "text/csv") return(NULL)
+  list(paste0("sum=", predictions, "\n", collapse = ""), "text/x-sum")
+}
+'''
+
+
+def test_user_input_fn_output_fn(flavour: str, tmp_path: Path, example_images: None) -> None:
+    """input_fn/output_fn in model.R take over after the 415/406 checks; NULL falls back to the codecs."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "model.R").write_text(HOOKS)
+    (tmp_path / "model").mkdir()
+    with serving(FLAVOURS[flavour][1], volumes={code: "/opt/program:ro", tmp_path / "model": "/opt/ml/model:ro"},
+                 env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}, ready_timeout=60) as srv:
+        res = srv.invoke(b"1,2\n3,4\n", "text/csv", "text/csv")
+        assert (res.status, res.headers["content-type"], res.text) == (200, "text/x-sum", "sum=3\nsum=7\n")
+        res = srv.invoke(b"1,2\n", "text/csv", "application/json")
+        assert res.status == 200 and json.loads(res.body) == {"predictions": [3]}
+        res = srv.invoke(b"5 6", "text/csv", "text/csv")  # input_fn's own format
+        assert (res.status, res.text) == (200, "sum=11\n")
+        assert srv.invoke(b"5 6", "text/plain").status == 415  # checked before input_fn
+
+
 def test_missing_model_exits_nonzero(flavour: str, tmp_path: Path, example_images: None) -> None:
     srv = Server(FLAVOURS[flavour][1], volumes={tmp_path: "/opt/ml/model:ro"})
     try:
@@ -351,6 +384,30 @@ def test_rpy2_image_trains_with_the_r_entry(tmp_path: Path, example_images: None
     res = run(FLAVOURS["rpy2"][1], ["train"], volumes={ml: "/opt/ml"})
     assert res.returncode == 0, res.stderr
     assert (ml / "model" / "model.rds").is_file()
+
+
+def test_sigterm_while_r_cannot_be_interrupted(tmp_path: Path, example_images: None) -> None:
+    """R busy outside the interpreter (here a blocking system()) never sees SIGINT: the
+    forwarder's grace period then writes the failure file and exits 143 (T-17, T-21)."""
+    ml = ml_root(tmp_path / "ml", channels={"train": {"a.csv": "x\n1\n"}})
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "model.R").write_text('fit <- function(data, hyperparameters) { cat("fitting\\n"); system("sleep 60") }\n')
+    job = Server(PLUMBER)
+    try:
+        subprocess.run([docker(), "run", "-d", "--name", job.name, "--label", "io.rosetta.managed=1",
+                        "-e", "ROSETTA_STOP_GRACE=2", "-v", f"{ml}:/opt/ml", "-v", f"{code}:/opt/program:ro",
+                        PLUMBER, "train"], capture_output=True, check=True)
+        deadline = time.monotonic() + 30
+        while "fitting" not in job.logs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        t0 = time.monotonic()
+        job.kill("TERM")
+        assert job.wait_exit(20) == 143 and time.monotonic() - t0 < 10, job.logs()
+        lines = _failure(ml)
+        assert lines[0] == "Stopped: received SIGTERM" and lines[1] == "" and "compiled code" in lines[2]
+    finally:
+        job.remove()
 
 
 def _failure(ml: Path) -> list[str]:

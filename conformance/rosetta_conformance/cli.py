@@ -19,7 +19,7 @@ from rosetta_conformance.runner import run_suite
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("conform", help="check an image against the SageMaker container contract",
                               description=__doc__)
-    p.add_argument("image", help="image to check, e.g. my-model:latest")
+    p.add_argument("image", nargs="?", help="image to check, e.g. my-model:latest (default: the manifest's image)")
     p.add_argument("-m", "--manifest", type=Path, help="conformance.toml with data, hyperparameters, payloads")
     p.add_argument("--model-dir", type=Path, help="serve this model directory (no training needed)")
     p.add_argument("-p", "--profile", default="must",
@@ -43,17 +43,21 @@ def run(args: argparse.Namespace) -> int:
     except (ManifestError, ValueError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         return 2
+    image = args.image or manifest.image
+    if not image:
+        console.print("[bold red]error:[/] name the image, or set image = \"...\" in the manifest")
+        return 2
     if manifest.training is None and args.model_dir is None:
         console.print("[yellow]no [training] in the manifest and no --model-dir: training and serving "
                       "clauses will be skipped[/]")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[last]}"), console=console, transient=True) as bar:
-        task = bar.add_task(f"checking {args.image}", total=total, last="")
+        task = bar.add_task(f"checking {image}", total=total, last="")
 
         def progress(r: Result) -> None:
             bar.update(task, advance=1, last=f"[{STYLE[r.status]}]{r.clause} {r.status.value}[/]")
 
-        report = run_suite(args.image, manifest, profiles=profiles, only=args.clause,
+        report = run_suite(image, manifest, profiles=profiles, only=args.clause,
                            model_dir=args.model_dir.resolve() if args.model_dir else None, expected=expected,
                            jobs=args.jobs, progress=progress)
     print_report(report, console)

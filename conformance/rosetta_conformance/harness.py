@@ -10,7 +10,6 @@ also after Ctrl-C.
 from __future__ import annotations
 
 import http.client
-import json
 import shutil
 import subprocess
 import tarfile
@@ -27,7 +26,7 @@ from rosetta_conformance import wire
 from rosetta_conformance.manifest import Manifest
 from rosetta_conformance.outcome import Blocked, Skip
 from sagemaker_rosetta import containers
-from sagemaker_rosetta.containers import LABEL, Response, Server, ml_root
+from sagemaker_rosetta.containers import LABEL, RUN_ID, Response, Server, ml_root
 from sagemaker_rosetta.engine import docker
 
 T = TypeVar("T")
@@ -91,13 +90,12 @@ class Harness:
         self._locks: dict[str, threading.Lock] = {}
         self._values: dict[str, Any] = {}
         self._guard = threading.Lock()
-        self.servers: list[Server] = []
         self.figures: dict[str, float] = {}
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
     def label_args(self) -> list[str]:
-        return ["--label", f"{LABEL}=1", "--label", f"io.rosetta.conformance={self.run_id}"]
+        return ["--label", f"{LABEL}={RUN_ID}", "--label", f"io.rosetta.conformance={self.run_id}"]
 
     def once(self, key: str, make: Callable[[], T]) -> T:
         """Create a resource once; every caller gets the value or the same exception."""
@@ -279,7 +277,6 @@ class Harness:
             server.start()
         except RuntimeError as exc:
             raise Blocked("C-01", str(exc)) from exc
-        self.servers.append(server)
         return Served(server, self._watch_startup(server) if watch else Startup(), kind)
 
     def _watch_startup(self, server: Server) -> Startup:
@@ -383,6 +380,3 @@ class Harness:
             time.sleep(0.2)
         raise Blocked("S-08", "no listening socket")
 
-
-def decode_json(body: bytes) -> Any:
-    return json.loads(body.decode("utf-8"))

@@ -23,8 +23,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rosetta-conformance", "SageMaker contract conformance (rosetta_conformance)")
     group.addoption("--image", help="image to check against the SageMaker contract")
     group.addoption("--manifest", type=Path, help="conformance.toml for the image")
-    group.addoption("--model-dir", type=Path, help="model directory to serve without training")
-    group.addoption("--profile", default="must", help="comma-separated: must, should, toolkit, all")
+    group.addoption("--conformance-model-dir", type=Path, help="model directory to serve without training")
+    group.addoption("--conformance-profile", default="must", help="comma-separated: must, should, toolkit, all")
     group.addoption("--expected-failures", type=Path, help="TOML of clauses known to fail")
     group.addoption("--conformance-report", type=Path, help="also write JUnit XML + Markdown reports here")
     group.addoption("--conformance-jobs", type=int, default=4, help="checks run in parallel")
@@ -32,7 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _profiles(config: pytest.Config) -> list[str]:
-    return [s.strip() for s in str(config.getoption("profile")).split(",") if s.strip()]
+    return [s.strip() for s in str(config.getoption("conformance_profile")).split(",") if s.strip()]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -50,7 +50,7 @@ def conformance_report(request: pytest.FixtureRequest) -> Report:
     config = request.config
     manifest = load(config.getoption("manifest"))
     expected = load_expected_failures(config.getoption("expected_failures") or manifest.expected_failures)
-    model_dir = config.getoption("model_dir")
+    model_dir = config.getoption("conformance_model_dir")
     report = run_suite(str(config.getoption("image")), manifest, profiles=_profiles(config),
                        only=config.getoption("clause"),
                        model_dir=Path(model_dir).resolve() if model_dir else None, expected=expected,

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import MANIFEST, Variant
+from conformance_fixture_images import MANIFEST, Variant
 
 pytestmark = pytest.mark.docker
 

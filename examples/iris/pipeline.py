@@ -83,14 +83,14 @@ def report(result: Any, console: Any) -> None:
                if o["OutputName"] == "evaluation")
     scores = json.loads(result.store.read_text(f"{uri}/evaluation.json"))
     table = Table(title="iris: one model per language (evaluated in R)")
-    for col in ("runtime", "image", "accuracy", "correct", "train s", "transform s"):
-        table.add_column(col, justify="left" if col in ("runtime", "image") else "right",
-                         no_wrap=col != "image", overflow="fold")
+    for col in ("runtime", "accuracy", "correct", "train s", "transform s", "image"):
+        table.add_column(col, justify="left" if col in ("runtime", "image") else "right", no_wrap=True,
+                         overflow="ellipsis")
     for runtime, image in TRAINERS.items():
         name = runtime.capitalize()
         s = scores.get(runtime, {})
-        table.add_row(runtime, image, f"{s.get('accuracy', float('nan')):.3f}",
+        table.add_row(runtime, f"{s.get('accuracy', float('nan')):.3f}",
                       f"{s.get('correct', '?')}/{s.get('n', '?')}",
                       f"{result.steps[f'Train{name}'].seconds:.1f}",
-                      f"{result.steps[f'Transform{name}'].seconds:.1f}")
+                      f"{result.steps[f'Transform{name}'].seconds:.1f}", result.steps[f"Train{name}"].image)
     console.print(table)

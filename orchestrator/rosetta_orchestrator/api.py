@@ -97,7 +97,7 @@ class Pipeline:
     parameters: list[Any] = field(default_factory=list)
     #: local files to put at these S3 URIs before a run (code and seed data)
     assets: dict[str, Path] = field(default_factory=dict)
-    _session: Any = None
+    _session: Any = field(default=None, repr=False)
 
     # -- plumbing ---------------------------------------------------------------------------
     @property

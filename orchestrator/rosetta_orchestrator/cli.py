@@ -156,9 +156,9 @@ def add_parser(subparsers: Any) -> None:
     q = with_file("run", "run the same definition locally with Docker (--local)")
     q.add_argument("--local", action="store_true", help="run on this machine's Docker engine")
     q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    q.add_argument("--store", default=".rosetta/s3", help="folder standing in for S3 (s3://b/k → STORE/b/k)")
+    q.add_argument("--store", default=".rosetta-run/s3", help="folder standing in for S3 (s3://b/k → STORE/b/k)")
     q.add_argument("--s3-endpoint-url", help="use an S3-compatible endpoint instead of --store")
-    q.add_argument("--workdir", default=".rosetta/runs", help="per-execution work folders")
+    q.add_argument("--workdir", default=".rosetta-run/runs", help="per-execution work folders")
     q.add_argument("--parallel", type=int, default=4, help="steps running at once (default 4)")
     q.set_defaults(func=cmd_run)
 

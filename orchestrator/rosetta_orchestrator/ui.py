@@ -68,12 +68,12 @@ class RichReporter:
 def summary(console: Console, result: RunResult, runtimes: dict[str, str], workdir: Path) -> None:
     table = Table(title=f"{result.pipeline} · execution {result.execution_id} · {result.status} "
                         f"in {result.seconds:.1f} s")
-    for col in ("step", "type", "runtime", "image", "status", "seconds"):
-        table.add_column(col, justify="right" if col == "seconds" else "left",
-                         no_wrap=col != "image", overflow="fold")
+    for col in ("step", "type", "runtime", "status", "seconds", "image"):  # image last: it may be cut
+        table.add_column(col, justify="right" if col == "seconds" else "left", no_wrap=True,
+                         overflow="ellipsis")
     for s in result.steps.values():
-        table.add_row(s.name, s.type, runtimes.get(s.name, ""), escape(s.image), STATUS[s.status],
-                      f"{s.seconds:.1f}" if s.status in ("Succeeded", "Failed") else "")
+        table.add_row(s.name, s.type, runtimes.get(s.name, ""), STATUS[s.status],
+                      f"{s.seconds:.1f}" if s.status in ("Succeeded", "Failed") else "", escape(s.image))
     console.print(table)
     for s in result.failed:
         body = [f"[bold]reason:[/] {escape(s.reason)}"]

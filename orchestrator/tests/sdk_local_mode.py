@@ -40,6 +40,25 @@ def apply_shims() -> None:
 def run_sdk_local(image: str, *, train_dir: Path, batch_dir: Path, out_dir: Path, work: Path,
                   hyperparameters: dict[str, str], content_type: str = "text/csv") -> dict[str, Any]:
     """Build and run the 3-step pipeline in SDK local mode; status, wall seconds, step statuses."""
+    apply_shims()
+    work.mkdir(parents=True, exist_ok=True)
+    # LocalPipelineSession takes no sagemaker_config: opt out of telemetry through the override file
+    opt_out = work / "sdk-defaults.yaml"
+    opt_out.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
+    previous = os.environ.get("SAGEMAKER_USER_CONFIG_OVERRIDE")
+    os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(opt_out)
+    try:
+        return _run(image, train_dir=train_dir, batch_dir=batch_dir, out_dir=out_dir, work=work,
+                    hyperparameters=hyperparameters, content_type=content_type)
+    finally:  # the SDK reads this file whenever it builds a LocalSession later in the process
+        if previous is None:
+            os.environ.pop("SAGEMAKER_USER_CONFIG_OVERRIDE", None)
+        else:
+            os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = previous
+
+
+def _run(image: str, *, train_dir: Path, batch_dir: Path, out_dir: Path, work: Path,
+         hyperparameters: dict[str, str], content_type: str) -> dict[str, Any]:
     import boto3
     from sagemaker.core.shapes import S3DataSource
     from sagemaker.core.transformer import Transformer
@@ -52,12 +71,6 @@ def run_sdk_local(image: str, *, train_dir: Path, batch_dir: Path, out_dir: Path
     from sagemaker.train.configs import Compute, InputData, OutputDataConfig
     from sagemaker.train.model_trainer import ModelTrainer
 
-    apply_shims()
-    work.mkdir(parents=True, exist_ok=True)
-    # LocalPipelineSession takes no sagemaker_config: opt out of telemetry through the override file
-    opt_out = work / "sdk-defaults.yaml"
-    opt_out.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
-    os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(opt_out)
     boto_session = boto3.Session(region_name="us-east-1")
     config = {"local": {"local_code": True, "container_root": str(work)}}
     sess = LocalPipelineSession(boto_session=boto_session, default_bucket="rosetta-sdk-local")
@@ -89,14 +102,18 @@ def run_sdk_local(image: str, *, train_dir: Path, batch_dir: Path, out_dir: Path
     steps = execution.list_steps()["PipelineExecutionSteps"]
     return {"status": described["PipelineExecutionStatus"], "seconds": seconds,
             "steps": {s["StepName"]: s["StepStatus"] for s in steps},
+            "step_seconds": {s["StepName"]: float(s["EndTime"]) - float(s["StartTime"])
+                             for s in steps if s.get("StartTime") and s.get("EndTime")},
             "failures": {s["StepName"]: s.get("FailureReason") for s in steps if s.get("FailureReason")}}
 
 
 def remove_leftovers() -> None:
-    """Local mode leaves its containers Exited and its network behind."""
+    """Local mode leaves its containers Exited and its network behind (the network is removed
+    unless another local-mode run still uses it)."""
     from sagemaker_rosetta.engine import docker
 
     ids = subprocess.run([docker(), "ps", "-aq", "--filter", "network=sagemaker-local"], capture_output=True,
                          text=True, check=False).stdout.split()
     if ids:
         subprocess.run([docker(), "rm", "-f", *ids], capture_output=True, check=False)
+    subprocess.run([docker(), "network", "rm", "sagemaker-local"], capture_output=True, check=False)

@@ -40,7 +40,9 @@ def client(service: str, url: str) -> Any:
 def test_upsert_then_start(moto_url: str) -> None:
     s3 = client("s3", moto_url)
     s3.create_bucket(Bucket="rosetta-iris")
-    res = rosetta("upsert", str(IRIS), "--endpoint-url", moto_url, guard=True)
+    # one process: upload assets, CreatePipeline, StartPipelineExecution
+    res = rosetta("start", str(IRIS), "--upsert", "--endpoint-url", moto_url, "--param", "RNTree=50",
+                  guard=True)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "NETGUARD_ATTEMPTS 0" in res.stderr, res.stderr[-3000:]  # only the loopback moto server
 
@@ -56,8 +58,6 @@ def test_upsert_then_start(moto_url: str) -> None:
     assert split_code.removeprefix("s3://rosetta-iris/") in keys
     assert "rosetta-iris/assets/iris-labelled/train.csv" in keys
 
-    res = rosetta("start", str(IRIS), "--endpoint-url", moto_url, "--param", "RNTree=50", guard=True)
-    assert res.returncode == 0, res.stderr[-3000:]
     arn = res.stdout.strip().splitlines()[-1]
     assert arn.startswith("arn:aws:sagemaker:us-east-1:") and "/rosetta-iris/execution/" in arn
     execs = sm.list_pipeline_executions(PipelineName="rosetta-iris")["PipelineExecutionSummaries"]

@@ -215,3 +215,30 @@ def test_s3_compatible_endpoint(echo_image: str, tmp_path: Path) -> None:
         s3.head_object(Bucket="rosetta-test", Key=model.removeprefix("s3://rosetta-test/"))
     finally:
         server.stop()
+
+
+def test_users_own_sdk_step(echo_image: str, tmp_path: Path) -> None:
+    """A step built with the SDK directly (Processor + ProcessingStep) joins a Rosetta pipeline,
+    references a Rosetta step, and runs locally like the others."""
+    from sagemaker.core.processing import Processor
+    from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
+    from sagemaker.mlops.workflow.steps import ProcessingStep
+
+    p = Pipeline("rosetta-own-step-test", bucket="rosetta-test")
+    prep = p.processing("Prepare", image=echo_image, code=HERE / "pipelines" / "prepare.py",
+                        outputs=["train", "batch"])
+    processor = Processor(role=p.role, image_uri=echo_image, instance_count=1, instance_type="ml.m5.large",
+                          entrypoint=["sh", "-c", "cat /opt/ml/processing/in/a.csv | wc -l > /opt/ml/processing/out/n"],
+                          sagemaker_session=p.session)
+    step = ProcessingStep(name="Count", step_args=processor.run(
+        inputs=[ProcessingInput(input_name="in", s3_input=ProcessingS3Input(
+            s3_uri=prep.output("batch"), local_path="/opt/ml/processing/in", s3_data_type="S3Prefix",
+            s3_input_mode="File"))],
+        outputs=[ProcessingOutput(output_name="out", s3_output=ProcessingS3Output(
+            s3_uri="s3://rosetta-test/own-step/out", local_path="/opt/ml/processing/out",
+            s3_upload_mode="EndOfJob"))]))
+    handle = p.add(step, image=echo_image, runtime="shell")
+    assert p.runtimes() == {"Prepare": "other", "Count": "shell"} and handle.step is step
+    result, _ = run(p, tmp_path)
+    assert result.status == "Succeeded", {n: s.reason for n, s in result.steps.items()}
+    assert (local(result, "s3://rosetta-test/own-step/out") / "n").read_text().strip() == "5"

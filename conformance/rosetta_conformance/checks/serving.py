@@ -92,11 +92,16 @@ def bind_to_port(h: Harness) -> Outcome:
                        f"listening: {ports}")
     ping = ""
     if not all(wire.is_loopback(ln.address) for ln in found if ln.port == ALT_PORT):  # else S-05's business
-        try:
-            r = served.server.request("GET", "/ping", timeout=5)
-            ping = f"; GET /ping on {ALT_PORT}: {r.status}"
-        except OSError as exc:
-            return Outcome(False, f"{ALT_PORT} listens but does not answer: {exc}", sent, f"listening: {ports}")
+        # the model may still be loading: any HTTP answer on the port will do (speed is S-07/S-09's business)
+        deadline = time.monotonic() + h.manifest.serving.ready_timeout
+        while not ping:
+            try:
+                ping = f"; GET /ping on {ALT_PORT}: {served.server.request('GET', '/ping', timeout=5).status}"
+            except OSError as exc:
+                if time.monotonic() > deadline or not served.server.running():
+                    return Outcome(False, f"{ALT_PORT} listens but never answers HTTP: {exc}", sent,
+                                   f"listening: {ports}")
+                time.sleep(0.5)
     return Outcome(True, "", sent, f"listening: {ports}{ping}")
 
 

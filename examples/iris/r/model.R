@@ -1,5 +1,5 @@
-# Iris classifier for the Rosetta R runtime: a random forest. Only fit() is needed; serving
-# calls randomForest's predict() method on rows named like the training columns.
+# Iris classifier for the Rosetta R runtime: a random forest. fit() is all that is required;
+# serving calls predict() on rows named like the training columns.
 library(randomForest)
 
 # defaults and types of the hyperparameters (hyperparameters.json values are strings)
@@ -7,11 +7,17 @@ hyperparameters <- list(ntree = 100L, target = "species", seed = 42L)
 
 fit <- function(data, hyperparameters) {
   df <- data[["train"]]
-  target <- hyperparameters$target
-  features <- setdiff(names(df), target)
+  features <- setdiff(names(df), hyperparameters$target)
   set.seed(hyperparameters$seed)
   # the x/y interface: predict() skips the formula machinery (about 2x faster per request)
-  model <- randomForest(x = df[features], y = factor(df[[target]]), ntree = hyperparameters$ntree)
+  model <- randomForest(x = df[features], y = factor(df[[hyperparameters$target]]), ntree = hyperparameters$ntree)
   log_metric("train:oob_error", tail(model$err.rate[, "OOB"], 1))
   model
+}
+
+# optional: predict() breaks tied votes at random; take the first class so that the same
+# row always gets the same label (batch transform, B-08)
+predict_model <- function(model, X) {
+  votes <- predict(model, X, type = "vote")
+  colnames(votes)[max.col(votes, ties.method = "first")]
 }

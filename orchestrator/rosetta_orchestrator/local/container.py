@@ -36,6 +36,26 @@ def remove(name: str) -> None:
     _track(name, False)
 
 
+_removals: list[threading.Thread] = []
+
+
+def remove_later(name: str) -> None:
+    """Remove a container in the background (a step need not wait for ``docker rm``);
+    :func:`wait_removals` joins them before a run reports its end."""
+    thread = threading.Thread(target=remove, args=(name,), daemon=True)
+    thread.start()
+    with _live_lock:
+        _removals.append(thread)
+
+
+def wait_removals(timeout: float = 60) -> None:
+    with _live_lock:
+        threads = list(_removals)
+        _removals.clear()
+    for thread in threads:
+        thread.join(timeout)
+
+
 def remove_all() -> None:
     """Remove every container this process still has (called on Ctrl-C and on failures)."""
     with _live_lock:
@@ -52,7 +72,8 @@ def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
     On timeout the container gets SIGTERM and 120 s to stop, like StopTrainingJob (T-21).
     """
     name = container_name(label)
-    cmd = [docker(), "run", "--name", name, "--label", f"{LABEL}=1"]
+    # --rm: the engine removes the container as it exits (no extra CLI call on the happy path)
+    cmd = [docker(), "run", "--rm", "--name", name, "--label", f"{LABEL}=1"]
     for k, v in (env or {}).items():
         cmd += ["-e", f"{k}={v}"]
     for host, target in (volumes or {}).items():
@@ -62,6 +83,7 @@ def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
     cmd += [image, *args]
     _track(name, True)
     timer: threading.Timer | None = None
+    finished = False
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace", bufsize=1)
@@ -73,11 +95,16 @@ def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
         assert proc.stdout is not None
         for line in proc.stdout:
             log(line.rstrip("\n"))
-        return proc.wait()
+        code = proc.wait()
+        finished = True
+        return code
     finally:
         if timer:
             timer.cancel()
-        remove(name)
+        if finished:
+            _track(name, False)
+        else:  # interrupted or failed to start: make sure it is gone
+            remove(name)
 
 
 def follow_logs(name: str, log: LogFn) -> threading.Thread:

@@ -185,6 +185,7 @@ class LocalRunner:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
+        container.wait_removals()
         status = "Failed" if failed else "Succeeded"
         return RunResult(self.pipeline_name, execution_id, status, time.monotonic() - started, results,
                          self.store, dict(self.parameters))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import tarfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from rosetta_orchestrator.local import batching
-from rosetta_orchestrator.local.container import follow_logs, remove, track
+from rosetta_orchestrator.local.container import follow_logs, remove_later, track
 from rosetta_orchestrator.local.context import JobContext, StepFailed
 from sagemaker_rosetta.containers import Server, container_name
 
@@ -54,7 +56,7 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
         server.start()
         follow_logs(server.name, ctx.log)
         try:
-            server.wait_ready(ready_timeout)
+            _wait_ready(server, ready_timeout)
         except (RuntimeError, TimeoutError) as exc:
             raise StepFailed(ctx.step, f"serving container not ready: {str(exc).splitlines()[0]}",
                              exit_code=server.exit_code(), details=str(exc)) from None
@@ -86,7 +88,7 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
             raise StepFailed(ctx.step, f"{len(failures)} input file(s) failed: {failures[0]}",
                              details="\n".join(failures))
     finally:
-        remove(server.name)
+        remove_later(server.name)
     return {
         "TransformJobName": ctx.job_name,
         "TransformJobStatus": "Completed",
@@ -99,6 +101,25 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
         "Records": counts["records"],
         "Requests": counts["requests"],
     }
+
+
+def _wait_ready(server: Server, timeout: float) -> None:
+    """Poll ``/ping`` every 20 ms; ask the engine whether the container died only every second
+    (a ``docker inspect`` per poll costs more than the poll itself)."""
+    t0 = time.monotonic()
+    next_check = t0
+    while time.monotonic() - t0 < timeout:
+        try:
+            if server.request("GET", "/ping", timeout=2).status == 200:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        if time.monotonic() >= next_check:
+            if not server.running():
+                raise RuntimeError(f"container exited ({server.exit_code()}):\n{server.logs()[-3000:]}")
+            next_check = time.monotonic() + 1
+        time.sleep(0.02)
+    raise TimeoutError(f"not ready after {timeout:.0f} s:\n{server.logs()[-3000:]}")
 
 
 class _InvokeError(RuntimeError):

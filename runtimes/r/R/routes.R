@@ -74,41 +74,36 @@ handle_invocations <- function(req, state) {
   canonical <- canonical_type(ctype$type)
   accept_raw <- req$headers[["accept"]]
   default_accept <- state$default_accept %||% Sys.getenv("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "")
-  user_in <- user_hook(state$user, "input_fn")
-  user_out <- user_hook(state$user, "output_fn")
-  if (is.na(canonical) && is.null(user_in)) {
+  if (is.na(canonical)) {
     return(error_response(415, sprintf("unsupported Content-Type '%s'; accepted: %s", ctype_raw, ACCEPTED)))
   }
   default <- if (nzchar(default_accept)) canonical_type(parse_media_type(default_accept)$type) else canonical
-  if (is.na(default)) default <- "text/csv"
+  if (is.na(default)) default <- canonical
   accept <- negotiate(accept_raw, default)
-  if (is.na(accept) && is.null(user_out)) {
+  if (is.na(accept)) {
     return(error_response(406, sprintf("cannot produce '%s'; available: %s", accept_raw, ACCEPTED)))
   }
+  # the user's input_fn (if any) decodes first; NULL means "use the codec registry"
+  user_in <- user_hook(state$user, "input_fn")
   X <- tryCatch({
     x <- if (!is.null(user_in)) user_in(req$body, ctype$type) else NULL
-    if (is.null(x)) {
-      if (is.na(canonical)) return(error_response(415, sprintf("unsupported Content-Type '%s'; accepted: %s", ctype_raw, ACCEPTED)))
-      x <- CODECS[[canonical]]$decode(req$body, ctype$params, state$n_features)
-      x <- as_model_input(x, state$features)
-    }
+    if (is.null(x)) x <- as_model_input(CODECS[[canonical]]$decode(req$body, ctype$params, state$n_features), state$features)
     x
   }, rosetta_bad_request = function(e) e, error = function(e) {
     message("input_fn failed: ", conditionMessage(e))
     structure(class = c("rosetta_bad_request", "error", "condition"), list(message = paste("bad input:", conditionMessage(e))))
   })
   if (inherits(X, "rosetta_bad_request")) return(error_response(400, conditionMessage(X)))
-  if (is.list(X) && !is.null(X$status) && !is.data.frame(X)) return(X)
   predictions <- tryCatch(predict_records(state, X), error = function(e) e)
   if (inherits(predictions, "error")) {
     message("prediction failed: ", conditionMessage(predictions))
     return(error_response(500, sprintf("model error: %s", class(predictions)[1])))
   }
+  user_out <- user_hook(state$user, "output_fn")
   if (!is.null(user_out)) {
-    out <- tryCatch(user_out(predictions, if (is.na(accept)) accept_raw else accept), error = function(e) e)
+    out <- tryCatch(user_out(predictions, accept), error = function(e) e)
     if (inherits(out, "error")) return(error_response(500, sprintf("model error: %s", class(out)[1])))
     if (!is.null(out)) return(response(200, out[[1]], type = out[[2]]))
-    if (is.na(accept)) return(error_response(406, sprintf("cannot produce '%s'; available: %s", accept_raw, ACCEPTED)))
   }
   records <- as_records(predictions)
   expected <- if (is.data.frame(X) || is.matrix(X)) nrow(X) else NA

@@ -11,7 +11,10 @@ run_training <- function(state) {
   if (is.null(user_hook(state$user, "fit"))) stop(sprintf("%s defines no fit(data, hyperparameters)", program_file()), call. = FALSE)
   hps <- typed_hyperparameters(raw, user_defaults(state$user))
   paths <- channel_paths()
-  set_toolkit_env(hps, paths)
+  # SM_HPS / SM_HP_*: the hyperparameters given (decoded and typed), not the defaults (E-04)
+  given <- names(raw) %||% character(0)
+  given <- given[!startsWith(given, "sagemaker_") & given %in% names(hps)]
+  set_toolkit_env(hps[given], paths)
   dir.create(ml_path("output", "data"), recursive = TRUE, showWarnings = FALSE)
   message(sprintf("rosetta: training with %s; channels: %s", program_file(), paste(names(paths), collapse = ", ")))
   model <- state$user$fit(channel_data(paths), hps)

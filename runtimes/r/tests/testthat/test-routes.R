@@ -93,18 +93,24 @@ test_that("the plumber router answers through the same table (in-process request
   expect_equal(call("DELETE", "/invocations")$status, 405L)
 })
 
-test_that("user input_fn / output_fn / predict_model hooks are used", {
+test_that("user input_fn / output_fn / predict_model hooks are used (after the 415/406 checks)", {
   hooked <- iris_state()
   hooked$user <- new.env()
   hooked$user$input_fn <- function(body, content_type) {
-    if (content_type != "text/plain") return(NULL)
-    as.data.frame(matrix(as.numeric(strsplit(rawToChar(body), " ")[[1]]), nrow = 1,
-                         dimnames = list(NULL, hooked$features)))
+    text <- rawToChar(body)
+    if (!grepl(" ", text, fixed = TRUE)) return(NULL)  # not ours: the codec registry decodes
+    as.data.frame(matrix(as.numeric(strsplit(text, " ")[[1]]), nrow = 1, dimnames = list(NULL, hooked$features)))
   }
-  hooked$user$output_fn <- function(predictions, accept) list(toupper(paste(as.character(predictions), collapse = "|")), "text/x-upper")
-  res <- r("dispatch")(request(body = "5.1 3.5 1.4 0.2", headers = list("Content-Type" = "text/plain", Accept = "text/x-upper")), hooked)
+  hooked$user$output_fn <- function(predictions, accept) {
+    if (accept != "application/json") return(NULL)
+    list(toupper(paste(as.character(predictions), collapse = "|")), "text/x-upper")
+  }
+  res <- r("dispatch")(request(body = "5.1 3.5 1.4 0.2", headers = list("Content-Type" = "text/csv", Accept = "application/json")), hooked)
   expect_equal(c(res$status, body_of(res), res$headers[["Content-Type"]]), c("200", "SETOSA", "text/x-upper"))
-  hooked$user$output_fn <- function(predictions, accept) NULL
+  res <- r("dispatch")(request(body = "5.1,3.5,1.4,0.2", headers = list("Content-Type" = "text/csv", Accept = "text/csv")), hooked)
+  expect_equal(c(res$status, body_of(res)), c("200", "setosa\n"))
+  expect_equal(r("dispatch")(request(body = "1 2", headers = list("Content-Type" = "text/plain")), hooked)$status, 415L)
+  hooked$user$output_fn <- NULL
   hooked$user$predict_model <- function(model, X) rep("always", nrow(X))
   res <- r("dispatch")(request(body = "1,2,3,4\n1,2,3,4", headers = list("Content-Type" = "text/csv")), hooked)
   expect_equal(body_of(res), "always\nalways\n")

@@ -10,7 +10,8 @@ test_that("training saves model.rds and rosetta.json with n_features", {
     expect_equal(meta$n_features, 4L)
     expect_true(file.exists(file.path(Sys.getenv("ROSETTA_ML_ROOT"), "model", "model.rds")))
     expect_equal(Sys.getenv("SM_CHANNEL_TRAIN"), file.path(Sys.getenv("ROSETTA_ML_ROOT"), "input", "data", "train"))
-    expect_equal(jsonlite::fromJSON(Sys.getenv("SM_HPS"))$ntree, 5L)
+    expect_equal(jsonlite::fromJSON(Sys.getenv("SM_HPS")), list(ntree = 5L))  # given ones only
+    expect_equal(Sys.getenv("SM_HP_NTREE"), "5")
   }, hyperparameters = list(ntree = "5"), channels = list(train = list(iris.csv = iris_csv())), model_r = IRIS_MODEL_R)
 })
 
