@@ -86,7 +86,7 @@ def report(result: Any, console: Any) -> None:
     for col in ("runtime", "accuracy", "correct", "train s", "transform s", "image"):
         table.add_column(col, justify="left" if col in ("runtime", "image") else "right", no_wrap=True,
                          overflow="ellipsis")
-    for runtime, image in TRAINERS.items():
+    for runtime in TRAINERS:
         name = runtime.capitalize()
         s = scores.get(runtime, {})
         table.add_row(runtime, f"{s.get('accuracy', float('nan')):.3f}",

@@ -232,7 +232,8 @@ class Pipeline:
         return self._keep(ModelHandle(name, step, image, self._runtime(image, runtime)))
 
     def transform(self, name: str, *, model: ModelHandle, data: Value, content_type: str = "text/csv",
-                  split_type: str = "Line", strategy: str = "MultiRecord", max_payload_mb: int | None = None,
+                  split_type: str | None = "Line", strategy: str | None = "MultiRecord",
+                  max_payload_mb: int | None = None,
                   max_concurrent: int | None = None, assemble_with: str | None = "Line",
                   accept: str | None = None, env: Mapping[str, str] | None = None) -> TransformHandle:
         """A batch transform of every file under ``data`` with ``model`` (B-01…B-10)."""

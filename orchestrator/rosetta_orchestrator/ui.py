@@ -68,12 +68,18 @@ class RichReporter:
 def summary(console: Console, result: RunResult, runtimes: dict[str, str], workdir: Path) -> None:
     table = Table(title=f"{result.pipeline} · execution {result.execution_id} · {result.status} "
                         f"in {result.seconds:.1f} s")
-    for col in ("step", "type", "runtime", "status", "seconds", "image"):  # image last: it may be cut
+    rows = [(s.name, s.type, runtimes.get(s.name, ""), STATUS[s.status],
+             f"{s.seconds:.1f}" if s.status in ("Succeeded", "Failed") else "", escape(s.image))
+            for s in result.steps.values()]
+    plain = {"[green]Succeeded[/]": "Succeeded", "[bold red]Failed[/]": "Failed",
+             "[dim]not started[/]": "not started", "[yellow]Executing[/]": "Executing"}
+    for i, col in enumerate(("step", "type", "runtime", "status", "seconds", "image")):
+        width = max([len(col)] + [len(plain.get(r[i], r[i])) for r in rows])
+        # every column keeps its width; only the image (last) is cut on a narrow terminal
         table.add_column(col, justify="right" if col == "seconds" else "left", no_wrap=True,
-                         overflow="ellipsis")
-    for s in result.steps.values():
-        table.add_row(s.name, s.type, runtimes.get(s.name, ""), STATUS[s.status],
-                      f"{s.seconds:.1f}" if s.status in ("Succeeded", "Failed") else "", escape(s.image))
+                         overflow="ellipsis", min_width=None if col == "image" else width)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     for s in result.failed:
         body = [f"[bold]reason:[/] {escape(s.reason)}"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from rosetta_orchestrator.local import batching
@@ -60,7 +62,7 @@ def test_dependencies_from_refs_and_depends_on() -> None:
 
 
 def test_parameters_typed_from_strings() -> None:
-    declared = [{"Name": "N", "Type": "Integer", "DefaultValue": 1},
+    declared: list[dict[str, Any]] = [{"Name": "N", "Type": "Integer", "DefaultValue": 1},
                 {"Name": "LR", "Type": "Float", "DefaultValue": 0.1},
                 {"Name": "S", "Type": "String", "DefaultValue": "x"}]
     assert coerce_parameters(declared, {"N": "5", "LR": "0.5"}) == {"N": 5, "LR": 0.5, "S": "x"}

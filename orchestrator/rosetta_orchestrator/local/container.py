@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from sagemaker_rosetta.containers import LABEL, container_name
+from sagemaker_rosetta.containers import LABEL, RUN_ID, container_name
 from sagemaker_rosetta.engine import docker
 
 LogFn = Callable[[str], None]
@@ -73,7 +73,7 @@ def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
     """
     name = container_name(label)
     # --rm: the engine removes the container as it exits (no extra CLI call on the happy path)
-    cmd = [docker(), "run", "--rm", "--name", name, "--label", f"{LABEL}=1"]
+    cmd = [docker(), "run", "--rm", "--name", name, "--label", f"{LABEL}={RUN_ID}"]
     for k, v in (env or {}).items():
         cmd += ["-e", f"{k}={v}"]
     for host, target in (volumes or {}).items():

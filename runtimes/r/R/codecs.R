@@ -221,7 +221,7 @@ format_number <- function(x) {
   out
 }
 
-#' CSV: one line per record, `\n`-terminated; 2-D rows are comma-joined.
+#' CSV: one line per record, newline-terminated; 2-D rows are comma-joined.
 #' @keywords internal
 encode_csv <- function(p) {
   if (is.matrix(p) || is.data.frame(p)) {
@@ -241,7 +241,7 @@ json_values <- function(p) {
 #' @keywords internal
 encode_json <- function(p) paste0('{"predictions":', json_values(p), "}")
 
-#' JSON Lines: one JSON value per record, each line `\n`-terminated.
+#' JSON Lines: one JSON value per record, each line newline-terminated.
 #' @keywords internal
 encode_jsonlines <- function(p) {
   lines <- if (is.matrix(p) || is.data.frame(p)) {
