@@ -182,11 +182,7 @@ def test_codecs(server: Server, ctype: str, body: bytes, accept: str) -> None:
     ("application/json", b"[[1,2,3,4]", "malformed JSON"),
     ("application/json", b"[" * 40 + b"]" * 40, "nested too deeply"),
 ])
-def test_bad_requests_are_400(server: Server, flavour: str, ctype: str, body: bytes, message: str,
-                              request: pytest.FixtureRequest) -> None:
-    if flavour == "rpy2" and message == "nested too deeply":
-        # the Python runtime's JSON codec (shared by the rpy2 flavour) has no depth-32 limit yet
-        request.applymarker(pytest.mark.xfail(strict=True, reason="rosetta_runtime.codecs: no depth-32 limit"))
+def test_bad_requests_are_400(server: Server, flavour: str, ctype: str, body: bytes, message: str) -> None:
     res = server.invoke(body, ctype, "text/csv")
     assert res.status == 400, res.text
     assert message in res.text and res.text.endswith("\n") and res.text.count("\n") == 1

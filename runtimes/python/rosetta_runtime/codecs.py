@@ -289,7 +289,19 @@ def encode_csv(predictions: Any) -> bytes:
 
 # -- application/json and application/jsonlines ----------------------------------------------
 
+#: rows are depth 2; anything opening deeper than this is refused before parsing
+MAX_JSON_DEPTH = 32
+
+
 def _loads(text: str) -> Any:
+    depth = 0
+    for ch in text[: 4 * MAX_JSON_DEPTH]:
+        if ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise BadRequest("JSON nested too deeply")
+        elif ch not in " \t\r\n":
+            break
     try:
         return json.loads(text)
     except RecursionError:
@@ -318,11 +330,9 @@ def decode_jsonlines(body: bytes, params: dict[str, str], opts: DecodeOptions) -
     for n, line in enumerate(_utf8(body.removeprefix(_BOM)).splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
-            except RecursionError:
-                raise BadRequest(f"line {n}: JSON nested too deeply") from None
-            except json.JSONDecodeError as exc:
-                raise BadRequest(f"line {n}: malformed JSON: {exc.msg}") from None
+                rows.append(_loads(line))
+            except BadRequest as exc:
+                raise BadRequest(f"line {n}: {exc.message}") from None
     return rows_to_matrix(rows, opts)
 
 

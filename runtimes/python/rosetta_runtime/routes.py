@@ -83,7 +83,13 @@ class Service:
         if out is None:
             return Reply.text(406, f"cannot produce '{req.accept}'; available: {codecs.accepted_types()}")
         adapter = self.adapter
-        X: Any = adapter.decode(req.body, media)
+        try:
+            X: Any = adapter.decode(req.body, media)
+        except HTTPError:
+            raise
+        except Exception as exc:  # the user's input_fn refused the payload: the client's problem
+            log.warning("input_fn failed: %r", exc)
+            return Reply.text(400, f"cannot decode payload: {type(exc).__name__}: {str(exc)[:200]}")
         if X is None:
             X = codec.decode(req.body, params, self._options)
         try:

@@ -155,8 +155,10 @@ rows_to_matrix <- function(rows, n_features = NULL) {
 decode_json <- function(body, params = list(), n_features = NULL) {
   text <- body_text(body)
   if (json_depth(text) > 32) bad_request("JSON nested too deeply")
-  # fast path: a numeric array of rows (or one row) simplifies to a matrix (vector)
-  fast <- tryCatch(jsonlite::fromJSON(text, simplifyVector = TRUE), error = function(e) NULL)
+  # fast path: a numeric array of rows (or one row) simplifies to a matrix (vector);
+  # not when booleans are present: simplification would coerce true to 1 (the others say 400)
+  fast <- if (grepl("true|false", text)) NULL else
+    tryCatch(jsonlite::fromJSON(text, simplifyVector = TRUE), error = function(e) NULL)
   if (is.numeric(fast) && !anyNA(fast) && all(is.finite(fast)) && length(fast) > 0 &&
       (is.null(dim(fast)) || length(dim(fast)) == 2)) {
     m <- if (is.matrix(fast)) fast else matrix(fast, nrow = 1)

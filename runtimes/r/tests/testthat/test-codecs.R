@@ -28,6 +28,7 @@ test_that("JSON: array of rows, one row, instances; depth limit", {
   expect_equal(dec("application/json", "{\"instances\": [[1,2]]}"), matrix(c(1, 2), 1))
   expect_equal(bad(dec("application/json", "[[1,2],[3]]")), "row 2 has 1 columns, expected 2")
   expect_equal(bad(dec("application/json", "[[1,\"a\"]]")), "row 1: \"a\" is not a number")
+  expect_equal(bad(dec("application/json", "[[true,2]]")), "row 1: true is not a number")  # no coercion to 1
   expect_match(bad(dec("application/json", "[[1,2]")), "^malformed JSON: ")
   expect_match(bad(dec("application/json", strrep("[", 40))), "nested too deeply")
   expect_equal(bad(dec("application/json", "[]")), "empty payload")
