@@ -199,11 +199,33 @@ def plot_results(med: dict[str, dict[str, float]], folder: Path) -> Path:
     return path
 
 
+#: the per-runtime benchmarks, run after the Python one in the same session (each prints its own table)
+OTHER_PARTS: dict[str, tuple[str, list[str]]] = {
+    "r": ("R runtime: plumber and rpy2 flavours vs plumber as shipped", ["runtimes/r/bench.py"]),
+    "julia": ("Julia runtime vs the Python runtime", ["runtimes/julia/bench.py"]),
+    "pipeline": ("Local pipeline runner vs the SDK's LocalPipelineSession", ["orchestrator/bench/local_vs_sdk.py"]),
+}
+
+
+def other_parts(names: list[str]) -> str:
+    sections = []
+    for name in names:
+        title, script = OTHER_PARTS[name]
+        print(f"running {script[0]}…", flush=True)
+        res = subprocess.run([sys.executable, *script], cwd=ROOT, capture_output=True, text=True, check=False)
+        status = "" if res.returncode == 0 else f" (exit {res.returncode})"
+        output = (res.stdout + ("\n" + res.stderr[-2000:] if res.returncode else "")).strip()
+        sections.append(f"\n## {title}{status}\n\n`python {script[0]}`, same session:\n\n```\n{output}\n```\n")
+    return "".join(sections)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--parts", nargs="*", default=list(OTHER_PARTS), choices=list(OTHER_PARTS),
+                        help="the other runtimes' benchmarks to run after the Python one")
     args = parser.parse_args(argv)
     images.build(["python"], print)
     images.docker_build(BASELINES, ROOT / "bench/baselines/Dockerfile", ROOT)
@@ -222,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[c.name].append(measure(c, args.seconds, payloads, len(rows), rows1k))
         meta = versions()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    text = report(results, args, meta, args.out)
+    text = report(results, args, meta, args.out) + other_parts(args.parts)
     args.out.write_text(text)
     (args.out.parent / "benchmarks-python.json").write_text(json.dumps(results, indent=1))
     print(text)
