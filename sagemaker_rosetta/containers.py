@@ -247,3 +247,29 @@ def ml_root(base: Path, *, hyperparameters: Mapping[str, str] | None = None,
         if p.is_dir():
             p.chmod(0o777)
     return base
+
+
+def pack_model(model_dir: Path, tarball: Path) -> Path:
+    """``model.tar.gz`` of the model dir's *contents*, files at the archive root, as SageMaker packs it (T-14)."""
+    import tarfile
+
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball, "w:gz") as tar:
+        for p in sorted(model_dir.iterdir()):
+            tar.add(p, arcname=p.name)
+    return tarball
+
+
+def unpack_model(tarball: Path, dest: Path) -> Path:
+    """Extract ``model.tar.gz`` into a fresh model dir, as SageMaker does before ``serve`` (S-01).
+
+    Readable by any container user; callers mount it read-only (S-02).
+    """
+    import tarfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball) as tar:
+        tar.extractall(dest, filter="data")
+    for p in [dest, *dest.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return dest

@@ -10,7 +10,6 @@ import json
 import re
 import statistics
 import subprocess
-import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sagemaker_rosetta.containers import Server, image_config, ml_root, run, serving
+from sagemaker_rosetta.containers import Server, image_config, ml_root, pack_model, run, serving, unpack_model
 from sagemaker_rosetta.engine import docker
 
 pytestmark = pytest.mark.docker
@@ -71,15 +70,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert res.returncode == 0, res.stdout + res.stderr
     assert re.search(r"#metric train_accuracy=([0-9.]+)", res.stdout)  # T-20
     # T-14/S-01: package the model dir's contents like SageMaker, extract to a fresh dir
-    tarball = base / "model.tar.gz"
-    with tarfile.open(tarball, "w:gz") as tar:
-        for f in (ml / "model").iterdir():
-            tar.add(f, arcname=f.name)
-    extracted = base / "extracted"
-    extracted.mkdir()
-    with tarfile.open(tarball) as tar:
-        tar.extractall(extracted, filter="data")
-    return extracted
+    return unpack_model(pack_model(ml / "model", base / "model.tar.gz"), base / "extracted")
 
 
 @pytest.fixture(scope="module")

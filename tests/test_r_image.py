@@ -12,7 +12,6 @@ import http.client
 import json
 import re
 import subprocess
-import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from sagemaker_rosetta import images
-from sagemaker_rosetta.containers import Server, image_config, ml_root, run, serving
+from sagemaker_rosetta.containers import Server, image_config, ml_root, pack_model, run, serving, unpack_model
 from sagemaker_rosetta.engine import docker
 
 pytestmark = pytest.mark.docker
@@ -78,16 +77,7 @@ def model_dir(example_images: None, tmp_path_factory: pytest.TempPathFactory) ->
     assert re.search(r"#metric train:oob_error=([0-9.]+)", res.stdout)  # T-20
     meta = json.loads((ml / "model" / "rosetta.json").read_text())
     assert meta["runtime"] == "r" and meta["n_features"] == 4
-    tarball = base / "model.tar.gz"
-    with tarfile.open(tarball, "w:gz") as tar:
-        for f in (ml / "model").iterdir():
-            tar.add(f, arcname=f.name)
-    extracted = base / "extracted"
-    extracted.mkdir()
-    with tarfile.open(tarball) as tar:
-        tar.extractall(extracted, filter="data")
-    extracted.chmod(0o755)
-    return extracted
+    return unpack_model(pack_model(ml / "model", base / "model.tar.gz"), base / "extracted")
 
 
 @pytest.fixture(scope="module", params=list(FLAVOURS))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import threading
 import time
@@ -26,7 +25,7 @@ from rosetta_conformance import wire
 from rosetta_conformance.manifest import Manifest
 from rosetta_conformance.outcome import Blocked, Skip
 from sagemaker_rosetta import containers
-from sagemaker_rosetta.containers import LABEL, RUN_ID, Response, Server, ml_root
+from sagemaker_rosetta.containers import LABEL, RUN_ID, Response, Server, ml_root, pack_model, unpack_model
 from sagemaker_rosetta.engine import docker
 
 T = TypeVar("T")
@@ -241,22 +240,12 @@ class Harness:
                 if not run.model_files():
                     raise Blocked("T-14", "training wrote nothing to /opt/ml/model")
                 source = run.root / "model"
-            tarball = self.workdir / "model.tar.gz"
-            with tarfile.open(tarball, "w:gz") as tar:
-                for p in sorted(source.iterdir()):
-                    tar.add(p, arcname=p.name)
-            return tarball
+            return pack_model(source, self.workdir / "model.tar.gz")
         return self.once("tarball", make)
 
     def fresh_model_dir(self, name: str) -> Path:
         """A new ``/opt/ml/model`` extracted from the tarball, like SageMaker before start (S-01)."""
-        target = self.workdir / "models" / name
-        target.mkdir(parents=True)
-        with tarfile.open(self.model_tarball()) as tar:
-            tar.extractall(target, filter="data")
-        for p in [target, *target.rglob("*")]:
-            p.chmod(0o777 if p.is_dir() else 0o666)
-        return target
+        return unpack_model(self.model_tarball(), self.workdir / "models" / name)
 
     # -- serving -----------------------------------------------------------------------------
     def sample(self) -> tuple[str, bytes, int]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import tarfile
 from pathlib import Path
 from typing import Any
 
 from rosetta_orchestrator.local.container import run_job
 from rosetta_orchestrator.local.context import JobContext, StepFailed
-from sagemaker_rosetta.containers import ml_root
+from sagemaker_rosetta.containers import ml_root, pack_model
 
 _METRIC = re.compile(r"^#metric\s+([^=\s]+)=(\S+)")  # T-20
 
@@ -60,11 +59,11 @@ def run_training(ctx: JobContext, args: dict[str, Any]) -> dict[str, Any]:
 
     out_prefix = f"{str(args['OutputDataConfig']['S3OutputPath']).rstrip('/')}/{ctx.job_name}/output"
     model_tar = ctx.workdir / "model.tar.gz"
-    _tar_contents(root / "model", model_tar)  # T-14: the model dir's contents, not the dir
+    pack_model(root / "model", model_tar)  # T-14: the model dir's contents, not the dir
     ctx.store.put_file(model_tar, f"{out_prefix}/model.tar.gz")
     if any((root / "output" / "data").iterdir()):  # T-15
         out_tar = ctx.workdir / "output.tar.gz"
-        _tar_contents(root / "output" / "data", out_tar)
+        pack_model(root / "output" / "data", out_tar)
         ctx.store.put_file(out_tar, f"{out_prefix}/output.tar.gz")
     return {
         "TrainingJobName": ctx.job_name,
@@ -87,7 +86,3 @@ def _copy_channels(root: Path, channels: dict[str, Path | dict[str, str]]) -> No
         shutil.copytree(src, dst, dirs_exist_ok=True)
 
 
-def _tar_contents(folder: Path, dest: Path) -> None:
-    with tarfile.open(dest, "w:gz") as tar:
-        for p in sorted(folder.iterdir()):
-            tar.add(p, arcname=p.name)

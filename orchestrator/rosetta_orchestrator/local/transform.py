@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 from rosetta_orchestrator.local import batching
 from rosetta_orchestrator.local.container import follow_logs, remove_later, track
 from rosetta_orchestrator.local.context import JobContext, StepFailed
-from sagemaker_rosetta.containers import Server, container_name
+from sagemaker_rosetta.containers import Server, container_name, unpack_model
 
 #: SageMaker's defaults when neither the job nor the container says otherwise (B-04)
 DEFAULTS = {"BatchStrategy": "MultiRecord", "MaxPayloadInMB": 6, "MaxConcurrentTransforms": 1}
@@ -153,9 +152,8 @@ def _unpack_model(ctx: JobContext, model_data: str | None, dest: Path) -> None:
         fetched = ctx.store.fetch(str(model_data), ctx.workdir / "model-download")
         for tar_path in fetched:
             if tar_path.name.endswith(".tar.gz"):
-                with tarfile.open(tar_path) as tar:
-                    tar.extractall(dest, filter="data")
+                unpack_model(tar_path, dest)
             else:
                 tar_path.replace(dest / tar_path.name)
-    for p in [dest, *dest.rglob("*")]:
+    for p in [dest, *dest.rglob("*")]:  # files moved in as they are need the same access
         p.chmod(0o755 if p.is_dir() else 0o644)
