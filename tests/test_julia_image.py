@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -194,6 +196,102 @@ def test_missing_model_exits(built: None, tmp_path: Path) -> None:
         assert s.wait_exit(120) not in (0, None), s.logs()[-2000:]
     finally:
         s.remove()
+
+
+def test_corrupt_model_exits_fast(built: None, tmp_path: Path) -> None:
+    """A garbage model.jls fails before the user's code is compiled, with the reason in the log."""
+    (tmp_path / "model.jls").write_bytes(b"\x00garbage, not a model\xff" * 10)
+    s = Server(IMAGE, volumes={tmp_path: "/opt/ml/model:ro"})
+    t0 = time.monotonic()
+    s.start()
+    try:
+        code = s.wait_exit(60)
+        took = time.monotonic() - t0
+        logs = s.logs()
+        assert code not in (0, None), logs[-2000:]
+        assert "corrupt model file /opt/ml/model/model.jls: not a Julia Serialization stream" in logs
+        assert "Stacktrace" not in logs                                 # a reason, not a backtrace
+        assert took < 15, took                                          # ~1.5 s on a quiet machine
+    finally:
+        s.remove()
+
+
+REQUEST = (b"POST /invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/csv\r\n"
+           b"Content-Length: 16\r\n\r\n5.1,3.5,1.4,0.2\n")
+
+
+def answer_status(sock: socket.socket) -> int:
+    """Read until the server closes; the response's status code (0 = no answer)."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except OSError:
+        pass
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.") else 0
+
+
+def load_until(port: int, stop: threading.Event, results: list[tuple[float, int]]) -> None:
+    """POST with `Connection: close` until `stop`; record (start time, status; 0 = no answer)."""
+    while not stop.is_set():
+        t, status = time.monotonic(), 0
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+                sock.sendall(REQUEST)
+                status = answer_status(sock)
+        except OSError:
+            pass
+        results.append((t, status))
+
+
+def test_sigterm_under_load_answers_accepted_requests(model_dir: Path) -> None:
+    """S-13: SIGTERM while 8 clients open a connection per request: every request sent before
+    it is answered 200; connections accepted before it whose request comes 0.3 s AFTER it are
+    answered too; new connections are refused afterwards; exit 0 within 30 s."""
+    with serving(IMAGE, volumes={model_dir: "/opt/ml/model:ro"}, ready_timeout=180) as s:
+        stop, results = threading.Event(), []  # type: ignore[var-annotated]
+        threads = [threading.Thread(target=load_until, args=(s.host_port, stop, results)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        silent = [socket.create_connection(("127.0.0.1", s.host_port), timeout=20) for _ in range(4)]
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        s.kill("TERM")
+        time.sleep(0.3)
+        late = []
+        for sock in silent:
+            sock.sendall(REQUEST)
+            late.append(answer_status(sock))
+            sock.close()
+        exit_code = s.wait_exit(35)
+        took = time.monotonic() - t0
+        stop.set()
+        for t in threads:
+            t.join(30)
+        before = [st for t, st in results if t < t0]
+        after = [st for t, st in results if t >= t0]
+        logs = s.logs()[-2000:]
+        assert exit_code == 0 and took < 30, (exit_code, took, logs)
+        assert late == [200] * 4, logs
+        assert len(before) > 20
+        assert [st for st in before if st != 200] == [], logs
+        assert 0 in after                                    # refused once the listener closed
+
+
+def test_non_root_user_trains_and_serves(built: None, tmp_path: Path) -> None:
+    """`docker run --user 1000:1000`: training writes the model, serving loads it; the package
+    cache precompiled into the image is used as is (nothing compiled into the writable depot)."""
+    base = train_root(tmp_path)
+    subprocess.run(["chmod", "-R", "a+rwX", str(base)], check=True)
+    user = ["--user", "1000:1000"]
+    res = run(IMAGE, ["train"], volumes={base: "/opt/ml"}, extra=user, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (base / "model" / "model.jls").stat().st_uid == 1000
+    with serving(IMAGE, volumes={base / "model": "/opt/ml/model:ro"}, extra=user, ready_timeout=180) as s:
+        assert s.invoke(csv_rows(1), "text/csv").text == "setosa\n"
+        assert s.exec("id", "-u").stdout.strip() == "1000"
+        depot = s.exec("sh", "-c", "ls /tmp/rosetta-julia-depot/compiled 2>&1 || true").stdout
+        assert "No such file" in depot, depot                # Rosetta loaded from /opt/rosetta/depot
 
 
 def failure_of(base: Path) -> str:

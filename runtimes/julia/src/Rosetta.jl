@@ -24,5 +24,6 @@ include("http.jl")             # HTTP/1.1 server
 include("routes.jl")           # ONE routing table
 include("train.jl")            # `train` entry
 include("serve.jl")            # `serve` entry
+include("precompile.jl")       # the serving path, run once while precompiling (start-up time)
 
 end # module

@@ -96,9 +96,10 @@ mutable struct Conn{T<:IO}
     io::T
     buf::Vector{UInt8}
     pos::Int          # next unread byte in buf
-    busy::Bool        # a request is being read or answered (SIGTERM waits for it)
+    busy::Bool        # request bytes arrived and are not answered yet (a stop waits for it)
+    served::Int       # requests answered on this connection
 end
-Conn(io::IO) = Conn(io, UInt8[], 1, false)
+Conn(io::IO) = Conn(io, UInt8[], 1, false, 0)
 
 buffered(c::Conn) = length(c.buf) - c.pos + 1
 
@@ -113,6 +114,7 @@ function fill!(c::Conn)
     end
     data = readavailable(c.io)
     isempty(data) && return false
+    c.busy = true                           # part of a request arrived: a stop must answer it
     append!(c.buf, data)
     return true
 end
@@ -184,7 +186,6 @@ function read_request(c::Conn, lim::Limits)
         l === nothing && return nothing
         isempty(l) || (line = l; break)
     end
-    c.busy = true
     parts = split(line, ' ')
     length(parts) == 3 || throw(HTTPError(400, "bad request line"))
     method, target, version = String(parts[1]), String(parts[2]), String(parts[3])
@@ -326,6 +327,7 @@ mutable struct Server
     stopping::Threads.Atomic{Bool}
     done::Channel{Nothing}
     accept_task::Union{Task,Nothing}
+    accepted::Threads.Atomic{Int}
 end
 
 """
@@ -340,18 +342,21 @@ function start_server(handler; host = IPv4(0), port::Integer = 8080, limits::Lim
     listener = listen(host, port; backlog = 1024)
     actual = Int(getsockname(listener)[2])
     s = Server(listener, actual, handler, limits, threaded, Set{Conn}(), ReentrantLock(),
-               Threads.Atomic{Bool}(false), Channel{Nothing}(1), nothing)
+               Threads.Atomic{Bool}(false), Channel{Nothing}(1), nothing, Threads.Atomic{Int}(0))
     s.accept_task = @async accept_loop(s)
     return s
 end
 
+# Accepts until the listener is closed: after a stop request [`stop!`](@ref) keeps it open
+# until the connections already queued in the listen backlog are accepted (S-13).
 function accept_loop(s::Server)
     try
-        while !s.stopping[]
+        while isopen(s.listener)
             sock = accept(s.listener)
             Sockets.nagle(sock, false)            # TCP_NODELAY on every connection
             conn = Conn(sock)
             lock(() -> push!(s.conns, conn), s.lock)
+            Threads.atomic_add!(s.accepted, 1)
             if s.threaded
                 Threads.@spawn handle_connection(s, conn)
             else
@@ -361,18 +366,22 @@ function accept_loop(s::Server)
     catch e
         if e isa InterruptException
             request_shutdown(s)
-        elseif !(s.stopping[] && e isa Base.IOError)
+        elseif !(s.stopping[] && (e isa Base.IOError || !isopen(s.listener)))
             @error "accept loop failed" exception = (e, catch_backtrace())
             request_shutdown(s)
         end
     end
 end
 
-"Serve one connection until it closes, a request says so, or the server stops."
+"""
+Serve one connection until it closes, a request says so, or the server stops. A request
+whose first byte arrived is always answered, also after a stop request (S-13); the answer
+then says `Connection: close`.
+"""
 function handle_connection(s::Server, c::Conn)
     try
-        while !s.stopping[]
-            c.busy = false
+        while true
+            c.busy = buffered(c) > 0 || bytesavailable(c.io) > 0   # the next request started
             req = nothing
             try
                 req = read_request(c, s.limits)
@@ -386,6 +395,7 @@ function handle_connection(s::Server, c::Conn)
             resp = call_handler(s, req)
             keep = req.keepalive && !s.stopping[]
             write(c.io, response_bytes(resp, keep, req.method == "HEAD", req.version))
+            c.served += 1
             keep || break
         end
     catch e
@@ -453,30 +463,63 @@ function wait_for_shutdown(s::Server)
 end
 
 """
-    stop!(s; timeout = 25)
+    queued_connections(listener) -> Int
 
-Stop accepting, close idle keep-alive connections, let in-flight requests finish (their
-answer says `Connection: close`), and return when all connections closed or at `timeout`
-seconds (S-13: the process must exit within 30 s).
+Connections the kernel completed but nobody accepted yet (Linux: `tcpi_unacked` of
+`TCP_INFO` on a listening socket is its accept-queue length); 0 where unknown.
 """
-function stop!(s::Server; timeout::Real = 25)
+function queued_connections(listener::Sockets.TCPServer)
+    Sys.islinux() || return 0
+    info = zeros(UInt8, 232)                  # struct tcp_info; tcpi_unacked at byte 24
+    len = Ref{Cuint}(length(info))
+    fd = Base._fd(listener)
+    rc = ccall(:getsockopt, Cint, (Cint, Cint, Cint, Ptr{UInt8}, Ref{Cuint}),
+               reinterpret(Cint, fd), 6 #= IPPROTO_TCP =#, 11 #= TCP_INFO =#, info, len)
+    (rc != 0 || len[] < 28) && return 0
+    return Int(reinterpret(UInt32, info[25:28])[1])
+end
+
+"""
+    stop!(s; timeout = 25, first_request_grace = 2)
+
+Drain (S-13): accept what is already queued in the listen backlog, then stop listening
+(new connections are refused); answer every request whose bytes arrived (with
+`Connection: close`); close idle keep-alive connections; give connections that were
+accepted but sent nothing yet `first_request_grace` seconds. Returns true when all
+connections closed, false at `timeout` seconds (the process must exit within 30 s).
+"""
+function stop!(s::Server; timeout::Real = 25, first_request_grace::Real = 2)
     s.stopping[] = true
-    try
-        close(s.listener)
-    catch
-    end
     t0 = time()
+    if isopen(s.listener)
+        target = s.accepted[] + queued_connections(s.listener)
+        while true                                   # at least one turn: libuv may hold one
+            pause(0.005)
+            (s.accepted[] >= target || time() - t0 > 1) && break
+        end
+        try
+            close(s.listener)
+        catch
+        end
+    end
     while true
         open_conns = lock(() -> collect(s.conns), s.lock)
         isempty(open_conns) && return true
+        waited = time() - t0
         for c in open_conns
-            c.busy || close(c.io)                    # idle: the blocked read ends
+            # idle keep-alive: the blocked read ends; accepted but silent: after the grace
+            c.busy || (c.served == 0 && waited < first_request_grace) || close(c.io)
         end
-        time() - t0 > timeout && return false
-        try
-            sleep(0.01)
-        catch e
-            e isa InterruptException || rethrow()    # a second SIGTERM: keep draining
-        end
+        waited > timeout && return false
+        pause(0.01)
+    end
+end
+
+"Sleep; a second SIGTERM (an `InterruptException`) does not stop the drain."
+function pause(seconds)
+    try
+        sleep(seconds)
+    catch e
+        e isa InterruptException || rethrow()
     end
 end

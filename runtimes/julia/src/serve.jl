@@ -8,10 +8,12 @@ Load user code and the model from `model_dir()` (read-only is fine, S-02). Any f
 throws: the serve entry logs it and exits non-zero (never 503 forever).
 """
 function load_model!(app::App)
+    dir = model_dir()
+    isdir(dir) || throw(ModelError("model directory $dir does not exist"))
+    jls = joinpath(dir, "model.jls")     # fail fast, before compiling user code (default load only)
+    isfile(jls) && !defines_load(program_path()) && check_model_file(jls)
     mod = load_user_code()
     M = model_type(mod)
-    dir = model_dir()
-    isdir(dir) || error("model directory $dir does not exist")
     model = call_user(load, M, dir)
     nf = call_user(n_features, model)
     if nf === nothing
@@ -46,31 +48,44 @@ function self_request(port::Integer, method, path, body = "", headers = Pair{Str
 end
 
 """
+    warm_up_routes(port)
+
+The model-independent part of the warm-up (routing, errors, /execution-parameters, every
+codec's decoder via 400s); runs while the model loads (the JIT is then busy for both).
+"""
+function warm_up_routes(port::Integer)
+    try
+        self_request(port, "GET", "/ping")
+        self_request(port, "GET", "/execution-parameters")
+        self_request(port, "GET", "/nowhere")
+        self_request(port, "POST", "/invocations", "x", ["Content-Type" => "image/png"])
+    catch e                                  # only a slower first request: never fatal
+        @warn "warm-up of the routes failed" exception = e
+    end
+    return nothing
+end
+
+"""
     warm_up(app, port)
 
-Compile the whole request path before `/ping` says 200: parse, route, decode, predict and
+Compile the prediction path before `/ping` says 200: parse, route, decode, predict and
 encode in every codec, through the real socket (without it the first request takes ~300 ms).
 """
 function warm_up(app::App, port::Integer)
-    t0 = time()
-    self_request(port, "GET", "/ping")
-    self_request(port, "GET", "/execution-parameters")
-    self_request(port, "GET", "/nowhere")
-    self_request(port, "POST", "/invocations", "x", ["Content-Type" => "image/png"])
     nf = app.n_features
     if nf === nothing
         @warn "warm-up without a prediction: n_features(model) is unknown"
-    else
-        row = join(fill("0", nf), ",")
-        for (ct, body) in (("text/csv", row * "\n"), ("application/json", "[[$row]]"), ("application/jsonlines", "[$row]\n"))
-            for accept in ("text/csv", "application/json", "application/jsonlines")
-                st = self_request(port, "POST", "/invocations", body, ["Content-Type" => ct, "Accept" => accept])
-                st == 200 || @warn "warm-up request $ct → $accept answered $st"
-            end
-        end
-        self_request(port, "POST", "/invocations", "a,b\n", ["Content-Type" => "text/csv"])
+        return
     end
-    @info "warm-up done" seconds = round(time() - t0; digits = 2)
+    row = join(fill("0", nf), ",")
+    for (ct, body) in (("text/csv", row * "\n"), ("application/json", "[[$row]]"), ("application/jsonlines", "[$row]\n"))
+        for accept in ("text/csv", "application/json", "application/jsonlines")
+            st = self_request(port, "POST", "/invocations", body, ["Content-Type" => ct, "Accept" => accept])
+            st == 200 || @warn "warm-up request $ct → $accept answered $st"
+        end
+    end
+    self_request(port, "POST", "/invocations", "a,b\n", ["Content-Type" => "text/csv"])
+    return nothing
 end
 
 """
@@ -85,8 +100,12 @@ function serve(; port::Integer = bind_port(), host = IPv4(0))
     watch_control(server)                    # SIGTERM arrives as "stop" on stdin (entrypoint)
     @info "listening on $(host):$(server.port) with $(Threads.nthreads()) thread(s)"
     try
+        t0 = time()
+        routes = Threads.@spawn warm_up_routes(server.port)   # concurrently with loading
         load_model!(app)
+        wait(routes)
         warm_up(app, server.port)
+        @info "model loaded and warmed up" seconds = round(time() - t0; digits = 2)
         app.ready = true
         @info "ready"
         wait_for_shutdown(server)
@@ -111,7 +130,11 @@ function serve_main()
     catch e
         inner = e isa UserCodeError ? e.exception : e
         bt = e isa UserCodeError && e.backtrace !== nothing ? e.backtrace : catch_backtrace()
-        @error "cannot serve: $(exception_line(inner))" exception = (inner, bt)
+        if inner isa ModelError                # a clear reason; no backtrace to compile and print
+            @error "cannot serve: $(inner.msg)"
+        else
+            @error "cannot serve: $(exception_line(inner))" exception = (inner, bt)
+        end
         1
     end
     flush(stdout); flush(stderr)

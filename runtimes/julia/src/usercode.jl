@@ -40,11 +40,50 @@ Persist the model under `dir` (the default: `Serialization` to `dir/model.jls`).
 save(model, dir::AbstractString) = serialize(joinpath(dir, "model.jls"), model)
 function load(::Type{M}, dir::AbstractString) where {M}
     f = joinpath(dir, "model.jls")
-    isfile(f) || error("no model file $f")
-    m = deserialize(f)
-    m isa M || error("$f holds a $(typeof(m)), expected $M")
+    isfile(f) || throw(ModelError("no model file $f"))
+    check_model_file(f)
+    m = try
+        deserialize(f)
+    catch e
+        e isa InterruptException && rethrow()
+        throw(ModelError("corrupt model file $f: cannot deserialize it ($(exception_line(e)))"))
+    end
+    m isa M || throw(ModelError("corrupt model file $f: it holds a $(typeof(m)), expected $M"))
     return m
 end
+
+"""
+    ModelError(msg)
+
+The model directory cannot be read (missing or corrupt model file): serving exits non-zero
+with `msg`, without a backtrace (S-02).
+"""
+struct ModelError <: Exception
+    msg::String
+end
+Base.showerror(io::IO, e::ModelError) = print(io, e.msg)
+
+"""
+    check_model_file(f)
+
+Throw a [`ModelError`](@ref) unless `f` starts like a `Serialization` stream (tag 0x37,
+"JL"): a corrupt model fails in microseconds instead of after compiling the user's code.
+"""
+function check_model_file(f::AbstractString)
+    head = open(io -> read(io, 3), f)
+    head == UInt8[0x37, 0x4a, 0x4c] ||
+        throw(ModelError("corrupt model file $f: not a Julia Serialization stream (it starts with $(repr(head)))"))
+    return nothing
+end
+
+"""
+    defines_load(path) -> Bool
+
+Whether the user's file (text, not loaded yet) defines its own `load` method, so the
+default `model.jls` format is not implied.
+"""
+defines_load(path::AbstractString) =
+    isfile(path) && occursin(r"(?m)^\s*(function\s+)?(Rosetta\.)?load\s*\(", read(path, String))
 
 """
     input_fn(model, body::Vector{UInt8}, content_type::String) -> X or nothing
@@ -103,13 +142,13 @@ end
     call_user(f, args...)
 
 Call a user function at the latest world age; exceptions other than the runtime's own
-(`DataError`, `HyperparameterError`, `InterruptException`) become a `UserCodeError`.
+(`DataError`, `HyperparameterError`, `ModelError`, `InterruptException`) become a `UserCodeError`.
 """
 function call_user(f, args...)
     try
         return Base.invokelatest(f, args...)
     catch e
-        e isa Union{DataError,HyperparameterError,InterruptException,UserCodeError} && rethrow()
+        e isa Union{DataError,HyperparameterError,ModelError,InterruptException,UserCodeError} && rethrow()
         throw(UserCodeError(e, catch_backtrace()))
     end
 end

@@ -167,6 +167,27 @@ end
     end
 end
 
+@testset "model file" begin
+    dir = mktempdir()
+    @test_throws R.ModelError R.load(Doubler, dir)                      # no model.jls
+    write(joinpath(dir, "model.jls"), "\0garbage, not a model\xff")
+    e = try R.load(Doubler, dir); nothing catch e; e end
+    @test e isa R.ModelError && occursin("corrupt model file", e.msg) && occursin("not a Julia Serialization", e.msg)
+    open(io -> write(io, UInt8[0x37, 0x4a, 0x4c, 0x0a, 0x04]), joinpath(dir, "model.jls"), "w")   # truncated
+    e = try R.load(Doubler, dir); nothing catch e; e end
+    @test e isa R.ModelError && occursin("cannot deserialize", e.msg)
+    serialize(joinpath(dir, "model.jls"), 1.5)
+    e = try R.load(Doubler, dir); nothing catch e; e end
+    @test e isa R.ModelError && occursin("holds a Float64", e.msg)
+    R.save(Doubler(3.0), dir)
+    @test R.load(Doubler, dir) == Doubler(3.0)
+    prog = joinpath(dir, "m.jl")
+    write(prog, "struct A end\nfit(::Type{A}, d, h) = A()\n")
+    @test !R.defines_load(prog)
+    write(prog, "struct A end\n  load(::Type{A}, dir) = A()\n")
+    @test R.defines_load(prog)
+end
+
 @testset "HTTP" begin
     @test exchange(rawreq("GET", "/ping"))[1] == 200
     st, h, b = exchange(rawreq("POST", "/invocations", "1,2\n3,4"; h = "Content-Type: text/csv\r\n"))
@@ -275,19 +296,32 @@ end
     @test exchange(rawreq("GET", "/ping"))[3] == "model is loading\n"
     app.ready = true
 
+    # the listen backlog is visible (stop! accepts what is queued there before closing)
+    raw = listen(ip"127.0.0.1", 0)
+    @test R.queued_connections(raw) == 0
+    clients = [connect(ip"127.0.0.1", getsockname(raw)[2]) for _ in 1:3]
+    sleep(0.1)
+    @test R.queued_connections(raw) in (2, 3)       # libuv may hold one out of the kernel queue
+    foreach(close, clients); close(raw)
+
     # stop!: idle keep-alive connections are closed, an in-flight request finishes
     idle = connect(ip"127.0.0.1", PORT)
     write(idle, rawreq("GET", "/ping")); read_response(idle)
     busy = connect(ip"127.0.0.1", PORT)
     @eval R.predict(m::Doubler, X) = (sleep(0.5); vec(sum(X; dims = 2)) .* m.k)
     write(busy, rawreq("POST", "/invocations", "1,2"))
+    late = connect(ip"127.0.0.1", PORT)          # accepted before the stop, request sent after it
     sleep(0.1)
     t = @async R.stop!(server; timeout = 5)
+    sleep(0.2)
+    @test_throws Base.IOError connect(ip"127.0.0.1", PORT)   # no new connections
+    write(late, rawreq("GET", "/ping"))
     st, h, b = read_response(busy)
     @test (st, b, h["connection"]) == (200, "6.0\n", "close")
+    st, h, _ = read_response(late)
+    @test (st, h["connection"]) == (200, "close")
     @test fetch(t) == true
     @test eof(idle)
-    @test_throws Base.IOError connect(ip"127.0.0.1", PORT)
 end
 
 
