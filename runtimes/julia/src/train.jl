@@ -105,6 +105,10 @@ end
 "Entry point of `train`: exit 0, 1 on failure, 143 when stopped by SIGTERM (T-16, T-17, T-21)."
 function train_main()
     Base.exit_on_sigint(false)               # the entrypoint forwards SIGTERM as SIGINT
+    # tell the entrypoint SIGINT is now safe to send: one sent earlier (a stop in the first
+    # seconds, while julia starts) would be lost or fatal, so the entrypoint holds it until now
+    ready = get(ENV, "ROSETTA_SIGINT_READY", "")
+    isempty(ready) || touch(ready)
     configure_logging()
     code = try
         train()

@@ -109,6 +109,7 @@ class ServingSettings:
     batch_strategy: str
     max_concurrent_transforms: int
     timeout: int
+    inline_max_bytes: int
 
     @property
     def max_body_bytes(self) -> int:
@@ -130,4 +131,5 @@ class ServingSettings:
             batch_strategy=strategy if strategy in {"MULTI_RECORD", "SINGLE_RECORD"} else "MULTI_RECORD",
             max_concurrent_transforms=_env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", max(1, workers)),
             timeout=max(60, _env_int("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60)),
+            inline_max_bytes=_env_int("ROSETTA_INLINE_MAX_BYTES", 64 * 1024),
         )

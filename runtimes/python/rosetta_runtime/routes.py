@@ -93,7 +93,7 @@ class Service:
         if X is None:
             X = codec.decode(req.body, params, self._options)
         try:
-            predictions = await self._predict(X)
+            predictions = await self._predict(X, len(req.body))
         except HTTPError:
             raise
         except Exception as exc:
@@ -113,9 +113,11 @@ class Service:
             return Reply(200, body, ctype)
         return Reply(200, out.encode(predictions), out.media_type)
 
-    async def _predict(self, X: Any) -> Any:
+    async def _predict(self, X: Any, size: int) -> Any:
         assert self.adapter is not None
-        if self.adapter.inline:
+        # small payloads predict right here: a thread hop costs more than the prediction; big
+        # ones go to the worker's predict thread so /ping keeps answering meanwhile (S-07)
+        if self.adapter.inline or size <= self.settings.inline_max_bytes:
             return self.adapter.predict(X)
         if self._executor is None:  # created in the worker, after fork
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
