@@ -26,7 +26,7 @@ _BOM = b"\xef\xbb\xbf"
 #: above these sizes Apache Arrow's C++ CSV reader/writer (if installed) parses and formats
 #: several times faster than anything in Python; below, its call overhead is not worth it
 ARROW_MIN_BYTES = 256 * 1024
-ARROW_MIN_VALUES = 30_000
+ARROW_MIN_VALUES = 300
 
 
 @dataclass(frozen=True)
