@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ from rosetta_runtime.paths import ServingSettings
 log = logging.getLogger("rosetta.routes")
 
 TEXT = "text/plain; charset=utf-8"
+#: an inline prediction slower than this switches the worker to its predict thread for good
+INLINE_LIMIT_S = 0.05
+#: a warm-up prediction faster than this marks the model as fast enough to predict inline
+FAST_WARM_UP_S = 0.01
 
 
 @dataclass
@@ -54,6 +59,8 @@ class Service:
         self.adapter = adapter
         self.settings = settings
         self.ready = adapter is not None
+        #: set by the server after a fast warm-up when other workers can answer /ping
+        self.fast_model = False
         self._executor: ThreadPoolExecutor | None = None
         self._options = codecs.DecodeOptions(adapter.n_features if adapter else None, settings.csv_header)
         accept = settings.default_accept
@@ -115,10 +122,19 @@ class Service:
 
     async def _predict(self, X: Any, size: int) -> Any:
         assert self.adapter is not None
-        # small payloads predict right here: a thread hop costs more than the prediction; big
-        # ones go to the worker's predict thread so /ping keeps answering meanwhile (S-07)
-        if self.adapter.inline or size <= self.settings.inline_max_bytes:
+        if self.adapter.inline:
             return self.adapter.predict(X)
+        if self.fast_model and size <= self.settings.inline_max_bytes:
+            # a proven-fast model on a small payload: a thread hop would cost more than the
+            # prediction. Another worker answers /ping meanwhile (only with ≥ 2 workers, S-07).
+            t0 = time.perf_counter()
+            try:
+                return self.adapter.predict(X)
+            finally:
+                if time.perf_counter() - t0 > INLINE_LIMIT_S:  # slow after all: never again here
+                    self.fast_model = False
+                    log.warning("a small request took over %.0f ms: predictions move to a thread",
+                                INLINE_LIMIT_S * 1e3)
         if self._executor is None:  # created in the worker, after fork
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.adapter.predict, X)

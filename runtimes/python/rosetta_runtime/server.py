@@ -26,6 +26,7 @@ from types import FrameType
 from rosetta_runtime.adapter import ModelAdapter, load_adapter
 from rosetta_runtime.errors import RosettaError
 from rosetta_runtime.paths import Paths, ServingSettings
+from rosetta_runtime.routes import FAST_WARM_UP_S
 
 log = logging.getLogger("rosetta.server")
 
@@ -69,18 +70,25 @@ def start_loading_responder(sock: socket.socket) -> int:
     return pid
 
 
-def warm_up(adapter: ModelAdapter) -> None:
-    """One prediction through the model so the first real request pays no first-call cost."""
+def warm_up(adapter: ModelAdapter) -> float | None:
+    """One prediction through the model so the first real request pays no first-call cost.
+
+    Returns the seconds of a second (warm) prediction, or None without a sample.
+    """
     sample = adapter.sample()
     if sample is None:
         log.info("no warm-up sample (n_features unknown); skipping warm-up")
-        return
+        return None
     t0 = time.perf_counter()
     adapter.predict(sample)
-    log.info("warm-up prediction took %.1f ms", (time.perf_counter() - t0) * 1e3)
+    t1 = time.perf_counter()
+    adapter.predict(sample)
+    took = time.perf_counter() - t1
+    log.info("warm-up prediction took %.1f ms (then %.1f ms)", (t1 - t0) * 1e3, took * 1e3)
+    return took
 
 
-def _worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings) -> None:
+def _worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings, fast: bool) -> None:
     import uvicorn
 
     from rosetta_runtime.app import App
@@ -88,8 +96,10 @@ def _worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSetting
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
+    service = Service(adapter, settings)
+    service.fast_model = fast
     config = uvicorn.Config(
-        App(Service(adapter, settings)), loop="uvloop", http="httptools", lifespan="off",
+        App(service), loop="uvloop", http="httptools", lifespan="off",
         access_log=False, log_level="warning", timeout_keep_alive=75,
         timeout_graceful_shutdown=GRACE_SECONDS, h11_max_incomplete_event_size=64 * 1024,
     )
@@ -117,7 +127,7 @@ def run() -> int:
         t0 = time.perf_counter()
         adapter = load_adapter()
         adapter.load(Path(paths.model_dir))
-        warm_up(adapter)
+        warm = warm_up(adapter)
         from rosetta_runtime.codecs import _arrow
 
         _arrow()  # imported once here, shared copy-on-write by every worker
@@ -133,15 +143,16 @@ def run() -> int:
         return 1
     os.kill(responder, signal.SIGKILL)
     os.waitpid(responder, 0)
-    return _supervise(sock, adapter, settings)
+    fast = warm is not None and warm < FAST_WARM_UP_S and settings.workers >= 2
+    return _supervise(sock, adapter, settings, fast)
 
 
-def _fork_worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings) -> int:
+def _fork_worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings, fast: bool) -> int:
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
-            _worker(sock, adapter, settings)
+            _worker(sock, adapter, settings, fast)
         except BaseException:
             logging.getLogger("rosetta.worker").exception("worker crashed")
             code = 1
@@ -150,8 +161,8 @@ def _fork_worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSe
     return pid
 
 
-def _supervise(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings) -> int:
-    workers = {_fork_worker(sock, adapter, settings) for _ in range(settings.workers)}
+def _supervise(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings, fast: bool) -> int:
+    workers = {_fork_worker(sock, adapter, settings, fast) for _ in range(settings.workers)}
     signal.signal(signal.SIGINT, _raise_shutdown)
     recent: list[float] = []
     try:
@@ -165,7 +176,7 @@ def _supervise(sock: socket.socket, adapter: ModelAdapter, settings: ServingSett
             recent = [t for t in recent if now - t < 10] + [now]
             if len(recent) > 5 * settings.workers:  # a crash loop: back off instead of spinning
                 time.sleep(1)
-            workers.add(_fork_worker(sock, adapter, settings))
+            workers.add(_fork_worker(sock, adapter, settings, fast))
     except _Shutdown:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         log.info("SIGTERM: draining %d workers", len(workers))

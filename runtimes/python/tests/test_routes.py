@@ -143,3 +143,44 @@ def test_unknown_headers_ignored(client: httpx.AsyncClient) -> None:  # S-10
     r = call(client, "POST", "/invocations", content=b"1,2,3",
              headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Custom-Attributes": "x", "X-Foo": "bar"})
     assert r.status_code == 200 and r.text == "12.0\n"
+
+
+SLOW = SOURCE.replace("    if X[0, 0] == 666:",
+                      "    if X[0, 0] < 0:\n        import time\n        time.sleep(-X[0, 0])\n    if X[0, 0] == 666:")
+
+
+def _service(ml: Path, user_code: Callable[[str], Path]) -> Service:
+    user_code(SLOW)
+    user = load_user_module()
+    (ml / "model" / "model.pkl").write_bytes(pickle.dumps(user.Toy(1.0)))
+    adapter = load_adapter()
+    adapter.load(ml / "model")
+    return Service(adapter, ServingSettings.from_env())
+
+
+def test_ping_answers_while_a_slow_prediction_runs(ml: Path, user_code: Callable[[str], Path]) -> None:  # S-07
+    service = _service(ml, user_code)
+    c = httpx.AsyncClient(transport=httpx.ASGITransport(app=App(service)), base_url="http://test")
+
+    async def both() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        slow = asyncio.create_task(c.post("/invocations", content=b"-0.5,0,0"))
+        await asyncio.sleep(0.05)
+        assert (await c.get("/ping")).status_code == 200
+        ping_at = loop.time() - t0
+        assert (await slow).status_code == 200
+        return ping_at, loop.time() - t0
+
+    ping_at, slow_done = asyncio.run(both())
+    assert ping_at < 0.3 < slow_done
+
+
+def test_inline_prediction_backs_off_after_a_slow_call(ml: Path, user_code: Callable[[str], Path]) -> None:
+    service = _service(ml, user_code)
+    service.fast_model = True  # as the server sets it after a fast warm-up with ≥ 2 workers
+    c = httpx.AsyncClient(transport=httpx.ASGITransport(app=App(service)), base_url="http://test")
+    assert call(c, "POST", "/invocations", content=b"1,2,3").status_code == 200
+    assert service.fast_model
+    assert call(c, "POST", "/invocations", content=b"-0.1,0,0").status_code == 200
+    assert not service.fast_model  # the next small request goes to the predict thread
