@@ -35,7 +35,13 @@ TARGETS = [  # (measure, numerator, denominator, key, target, higher is better)
     ("Python runtime, cold start to first good invocation / bare ASGI", "rosetta-2w", "bare-asgi", "first_invoke_s",
      1.0, False),
     ("peak PSS, Python runtime 2 workers / FastAPI 2 workers", "rosetta-2w", "fastapi-2w", "pss_mb", 1.0, False),
+    ("Julia, 1 row, 8 connections / Python runtime (same model family)", "julia-2t", "rosetta-2w", "row_c8", 1.0,
+     True),
 ]
+
+#: the other runtimes' example images, each serving the iris forest it trains itself (R: randomForest,
+#: Julia: the example's own stdlib forest), measured in the same rounds as the Python contestants
+EXAMPLES = {"r-plumber-2w": "iris-r", "r-rpy2-2w": "iris-r-rpy2", "julia-2t": "iris-julia"}
 
 INPROC = r'''
 import json, pickle, time, numpy as np
@@ -64,7 +70,16 @@ def train_model(work: Path) -> Path:
     return ml / "model"
 
 
-def contestants(model: Path) -> list[Contestant]:
+def train_example(image: str, work: Path) -> Path:
+    hp = {"ntree": "10"} if "iris-r" in image else {}  # R: the same 10-tree forest as the Python contestants
+    ml = ml_root(work, hyperparameters=hp, channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
+    res = run(image, ["train"], volumes={ml: "/opt/ml"})
+    if res.returncode:
+        sys.exit(f"training {image} failed:\n{res.stderr}")
+    return ml / "model"
+
+
+def contestants(model: Path, examples: dict[str, Path]) -> list[Contestant]:
     vol = {model: "/opt/ml/model:ro"}
     code = {model: "/opt/ml/model:ro", ROOT / "bench/model": "/opt/program:ro"}
     uv = ["uvicorn", "--app-dir", "/opt/baselines", "--host", "0.0.0.0", "--port", "8080", "--no-access-log"]
@@ -75,6 +90,8 @@ def contestants(model: Path) -> list[Contestant]:
         Contestant("fastapi-2w", BASELINES, [*uv, "fastapi_pandas:app", "--workers", "2"], volumes=vol),
         Contestant("rosetta-1w", "rosetta/python:latest", env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}, volumes=code),
         Contestant("rosetta-2w", "rosetta/python:latest", env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}, volumes=code),
+        *[Contestant(name, images.EXAMPLES[EXAMPLES[name]].tag, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"},
+                     volumes={path: "/opt/ml/model:ro"}) for name, path in examples.items()],
     ]
 
 
@@ -156,14 +173,18 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace,
         targets.append(f"| {label} | {'≥' if higher else '≤'} {target} | {value:.2f} | {'yes' if ok else 'NO'} |")
     plot = plot_results(med, out.parent)
     return "\n".join([
-        "# Benchmarks: Python runtime vs baselines", "",
+        "# Benchmarks: the runtimes vs the baselines", "",
         f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, "
         f"{_cpus()} cores); {args.rounds} rounds, contestants rotated, {args.seconds:g} s per load point, "
         "medians. Same model for all (iris random forest, 10 trees, `predict_proba`, 3 columns out).", "",
         f"Versions: {meta}. Load: Debian wrk, 1 thread, keep-alive, 127.0.0.1.", "",
         "Contestants: `inproc` = `predict_proba` in a loop, no HTTP (the limit); `bare-asgi` = raw ASGI under "
         "uvicorn+uvloop+httptools, 1 worker, `np.loadtxt` in, one `%`-format out; `fastapi-Nw` = FastAPI + "
-        "pandas, `uvicorn --workers N`; `rosetta-Nw` = `rosetta/python` with `SAGEMAKER_MODEL_SERVER_WORKERS=N`. "
+        "pandas, `uvicorn --workers N`; `rosetta-Nw` = `rosetta/python` with `SAGEMAKER_MODEL_SERVER_WORKERS=N`; "
+        "`r-plumber-2w`, `r-rpy2-2w`, `julia-2t` = the iris example images with 2 workers (Julia: threads), "
+        "each serving the model it trained itself (R: `randomForest`, 10 trees, class labels out; Julia: the "
+        "example's multinomial logistic regression, a cheaper model than a forest), so these rows compare "
+        "serving stacks, not identical models. "
         "Batch = 200,000 rows split into ≤ 6 MB MultiRecord payloads, MaxConcurrentTransforms 1 and 2.", "",
         "## Results", "", *lines, "", "## Ratios (same run)", "", *ratios, "", "## Targets", "", *targets, "",
         f"![throughput and p99]({plot.name})", "",
@@ -224,17 +245,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--examples", nargs="*", default=list(EXAMPLES), choices=list(EXAMPLES),
+                        help="the R and Julia example images measured in the same rounds")
     parser.add_argument("--parts", nargs="*", default=list(OTHER_PARTS), choices=list(OTHER_PARTS),
                         help="the other runtimes' benchmarks to run after the Python one")
     args = parser.parse_args(argv)
     images.build(["python"], print)
+    if args.examples:
+        specs = [images.EXAMPLES[EXAMPLES[name]] for name in args.examples]
+        images.build(sorted({spec.runtime for spec in specs}), print)
+        images.build_examples([EXAMPLES[name] for name in args.examples], print)
     images.docker_build(BASELINES, ROOT / "bench/baselines/Dockerfile", ROOT)
     rows = jittered_rows(200_000, 1)
     payloads = split_payloads(rows, 6 * MIB)
     rows1k = b"".join(jittered_rows(1000, 2))
     with tempfile.TemporaryDirectory() as tmp:
         model = train_model(Path(tmp))
-        field = contestants(model)
+        examples = {name: train_example(images.EXAMPLES[EXAMPLES[name]].tag, Path(tmp) / name)
+                    for name in args.examples}
+        field = contestants(model, examples)
         results: dict[str, list[dict[str, float]]] = {"inproc": [], **{c.name: [] for c in field}}
         for r in range(args.rounds):
             order = field[r % len(field):] + field[: r % len(field)]

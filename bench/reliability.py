@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import openapi_fuzz
 from bench.cases import CASES, Case
 from bench.harness import pss_mb, wrk
 from sagemaker_rosetta.containers import Server, ml_root, run
@@ -109,6 +110,7 @@ class CaseResult:
 
 #: matrices gathered by the CI tests, compared for parity at the end
 COLLECTED: dict[str, dict[str, CaseResult]] = {}
+COLLECTED_OPENAPI: dict[str, list[int]] = {}
 
 
 def run_matrix(port: int, cases: list[Case] = CASES) -> dict[str, CaseResult]:
@@ -209,14 +211,42 @@ def fuzz(port: int, examples: int, failures: list[str] | None = None) -> dict[st
     return counts
 
 
-def soak(server: Server, seconds: float, connections: int = 32) -> dict[str, Any]:
+def soak(server: Server, seconds: float, connections: int = 32, warmup: float | None = None) -> dict[str, Any]:
+    """`seconds` of keep-alive load; PSS drift measured from the end of a warm-up at the same load.
+
+    The first seconds at 32 connections allocate what a server keeps for that load (connection
+    buffers, worker heaps growing to their working size, JIT-compiled paths); a leak is growth after
+    that. PSS from the idle server is reported too (`pss_idle_mb`), as is the drift over the second half
+    (`pss_growth_2nd_half_pct`), which is ~0 for a plateau and keeps rising for a leak.
+    """
+    warmup = max(5.0, seconds / 8) if warmup is None else warmup
+    idle = pss_mb(server.name)
+    wrk(server.host_port, b"5.1,3.5,1.4,0.2\n", connections, warmup)
     before = pss_mb(server.name)
-    load = wrk(server.host_port, b"5.1,3.5,1.4,0.2\n", connections, seconds)
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(1.0):
+            samples.append(pss_mb(server.name))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        load = wrk(server.host_port, b"5.1,3.5,1.4,0.2\n", connections, seconds)
+    finally:
+        stop.set()
+        sampler.join()
     after = pss_mb(server.name)
+    middle = samples[len(samples) // 2] if samples else before
+
+    def pct(a: float, b: float) -> float:
+        return 100 * (b - a) / a if a else 0.0
+
     return {"seconds": seconds, "connections": connections, "rps": load.rps, "errors": load.errors,
-            "error_detail": load.detail,
-            "pss_before_mb": before, "pss_after_mb": after,
-            "pss_growth_pct": 100 * (after - before) / before if before else 0.0}
+            "error_detail": load.detail, "warmup_s": warmup, "pss_idle_mb": idle,
+            "pss_before_mb": before, "pss_peak_mb": max([before, after, *samples]), "pss_after_mb": after,
+            "pss_growth_pct": pct(before, after), "pss_growth_2nd_half_pct": pct(middle, after)}
 
 
 def _load_until(port: int, stop: threading.Event, results: list[tuple[float, int]]) -> None:
@@ -316,6 +346,18 @@ def train_model(image: str, work: Path) -> Path:
     return ml / "model"
 
 
+def openapi_parity(sequences: dict[str, list[int]]) -> list[str]:
+    """schemathesis cases (same seed, same order for every image) answered with different statuses."""
+    out = []
+    for i, statuses in enumerate(zip(*sequences.values(), strict=False)):
+        if len(set(statuses)) > 1:
+            out.append(f"schemathesis case {i}: " + ", ".join(f"{rt}={s}" for rt, s in zip(sequences, statuses,
+                                                                                            strict=True)))
+    if len({len(s) for s in sequences.values()}) > 1:
+        out.append("schemathesis: different case counts " + str({rt: len(s) for rt, s in sequences.items()}))
+    return out
+
+
 def parity(matrices: dict[str, dict[str, CaseResult]]) -> list[str]:
     """Cases where runtimes disagree on status code or record count."""
     out = []
@@ -333,6 +375,8 @@ class RuntimeReport:
     image: str
     matrix: dict[str, CaseResult] = field(default_factory=dict)
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: status of each schemathesis case, in generation order (the same cases for every image)
+    openapi_statuses: list[int] = field(default_factory=list)
 
 
 def run_all(names: list[str], fuzz_examples: int, soak_seconds: float, say: Callable[[str], None] = print
@@ -356,6 +400,10 @@ def run_all(names: list[str], fuzz_examples: int, soak_seconds: float, say: Call
                 rep.figures["slowloris"] = {"pings_answered": answered, "slowest_ping_s": slowest}
                 say(f"{name}: fuzzing ({fuzz_examples} examples per strategy)")
                 rep.figures["fuzz"] = fuzz(server.host_port, fuzz_examples)
+                say(f"{name}: schemathesis ({fuzz_examples} cases from the OpenAPI document)")
+                found = openapi_fuzz.run(server.host_port, fuzz_examples)
+                rep.figures["schemathesis"] = found.figures()
+                rep.openapi_statuses = found.sequence
                 say(f"{name}: soak {soak_seconds:g} s at 32 connections")
                 rep.figures["soak"] = soak(server, soak_seconds)
                 if name in MULTIPROCESS:
@@ -382,6 +430,7 @@ def markdown(reports: dict[str, RuntimeReport], args: argparse.Namespace) -> str
         lines.append(f"| {n} | {len(reports[n].matrix)} | {len(reports[n].matrix) - len(bad)} | "
                      f"{'; '.join(bad) or '-'} |")
     diffs = parity({n: r.matrix for n, r in reports.items()})
+    diffs += openapi_parity({n: r.openapi_statuses for n, r in reports.items()})
     lines += ["", f"## Differential parity: {len(diffs)} disagreements", ""] + [f"- {d}" for d in diffs]
     lines += ["", "## Figures", "", "| runtime | measure | figures |", "|---|---|---|"]
     for n in names:
@@ -389,6 +438,8 @@ def markdown(reports: dict[str, RuntimeReport], args: argparse.Namespace) -> str
             shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in figs.items())
             lines.append(f"| {n} | {measure} | {shown} |")
     lines += ["", "Targets: never 5xx for client errors, never a hang; parity disagreements 0; fuzz 0 server errors; "
+              "schemathesis (`rosetta_runtime/openapi.yaml`, positive and negative cases, checks: no 5xx, documented "
+              "status codes, content types and schemas, valid data accepted, invalid data rejected) 0 failures; "
               "soak 0 errors and PSS growth ≤ 10 %; SIGTERM exit ≤ 30 s with in-flight requests answered; "
               "kill -9 of a worker ≤ 1 % errors in the next 5 s; corrupt model → non-zero exit quickly; "
               "hyperparameters never executed.", ""]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import openapi_fuzz
 from bench import reliability as rel
 from bench.cases import CASES
 from sagemaker_rosetta.containers import Server
@@ -51,6 +52,22 @@ def test_generated_payloads_never_5xx(runtime: Running) -> None:
     counts = rel.fuzz(server.host_port, 150, failures)
     assert counts["payloads"] == 300
     assert counts["server_errors"] == counts["no_answer"] == counts["wrong_record_count"] == 0, failures
+
+
+def test_schemathesis_against_the_openapi_document(runtime: Running) -> None:
+    name, server, _ = runtime
+    found = openapi_fuzz.run(server.host_port, 150)
+    rel.COLLECTED_OPENAPI[name] = found.sequence  # compared in test_reliability_parity.py
+    assert found.cases >= 100, found.figures()
+    assert {200, 400} <= set(found.by_status), found.figures()  # valid and invalid requests were both sent
+    assert not found.failures, found.failures[:10]
+
+
+def test_schemathesis_catches_a_wrong_width(runtime: Running) -> None:
+    """The same run, told the model takes 3 features, must report valid requests being rejected."""
+    _, server, _ = runtime
+    found = openapi_fuzz.run(server.host_port, 40, n_features=3)
+    assert any("Schema-valid request rejected" in f for f in found.failures), found.failures[:5]
 
 
 def test_slowloris_does_not_block_ping(runtime: Running) -> None:

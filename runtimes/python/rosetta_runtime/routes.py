@@ -25,8 +25,10 @@ from rosetta_runtime.paths import ServingSettings
 log = logging.getLogger("rosetta.routes")
 
 TEXT = "text/plain; charset=utf-8"
-#: an inline prediction slower than this switches the worker to its predict thread for good
+#: this many inline predictions in a row slower than INLINE_LIMIT_S, or one 10x slower, switch the worker
+#: to its predict thread for good (one slowish call can be a GC pause; three in a row is the model)
 INLINE_LIMIT_S = 0.05
+INLINE_STRIKES = 3
 #: a warm-up prediction faster than this marks the model as fast enough to predict inline
 FAST_WARM_UP_S = 0.01
 
@@ -61,6 +63,7 @@ class Service:
         self.ready = adapter is not None
         #: set by the server after a fast warm-up when other workers can answer /ping
         self.fast_model = False
+        self._slow_inline = 0
         self._executor: ThreadPoolExecutor | None = None
         self._options = codecs.DecodeOptions(adapter.n_features if adapter else None, settings.csv_header)
         accept = settings.default_accept
@@ -131,10 +134,12 @@ class Service:
             try:
                 return self.adapter.predict(X)
             finally:
-                if time.perf_counter() - t0 > INLINE_LIMIT_S:  # slow after all: never again here
+                took = time.perf_counter() - t0
+                self._slow_inline = self._slow_inline + 1 if took > INLINE_LIMIT_S else 0
+                if self._slow_inline >= INLINE_STRIKES or took > 10 * INLINE_LIMIT_S:  # never again here
                     self.fast_model = False
-                    log.warning("a small request took over %.0f ms: predictions move to a thread",
-                                INLINE_LIMIT_S * 1e3)
+                    log.warning("small requests took over %.0f ms (last %.0f ms): predictions move to a thread",
+                                INLINE_LIMIT_S * 1e3, took * 1e3)
         if self._executor is None:  # created in the worker, after fork
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.adapter.predict, X)

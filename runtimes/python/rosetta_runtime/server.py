@@ -97,6 +97,12 @@ def _worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSetting
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     service = Service(adapter, settings)
+    if fast:
+        # The first prediction in a forked child rebuilds what fork dropped (OpenMP thread pools,
+        # copy-on-write pages) and can take > 50 ms: pay it here, before accepting, not inline.
+        sample = adapter.sample()
+        if sample is not None:
+            adapter.predict(sample)
     service.fast_model = fast
     config = uvicorn.Config(
         App(service), loop="uvloop", http="httptools", lifespan="off",

@@ -53,3 +53,21 @@ def test_one_output_record_per_input(rows: list[str]) -> None:
     X = codecs.decode_csv("\n".join(rows).encode(), {}, OPTS)
     out = codecs.encode_csv(X.sum(axis=1))
     assert out.count(b"\n") == len(rows)
+
+
+csv_ish = st.text(alphabet=",.0123456789eE+- \t\nnaif_x", max_size=120).map(str.encode)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(csv_ish)
+def test_fast_csv_path_agrees_with_the_precise_one(body: bytes) -> None:
+    """Whatever numpy's C reader accepts, the csv-module path accepts with the same values."""
+    data = body.strip(b"\n")
+    while b"\n\n" in data:
+        data = data.replace(b"\n\n", b"\n")
+    fast = codecs._csv_fast(data)
+    if fast is None:
+        return
+    slow = codecs._csv_slow(data.decode())
+    assert slow.shape == fast.shape
+    assert np.array_equal(slow, fast, equal_nan=True)

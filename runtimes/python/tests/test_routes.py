@@ -14,7 +14,7 @@ import pytest
 from rosetta_runtime.adapter import load_adapter
 from rosetta_runtime.app import App
 from rosetta_runtime.paths import MIB, ServingSettings
-from rosetta_runtime.routes import Service
+from rosetta_runtime.routes import INLINE_STRIKES, Service
 from rosetta_runtime.user import load_user_module
 
 SOURCE = """
@@ -176,11 +176,19 @@ def test_ping_answers_while_a_slow_prediction_runs(ml: Path, user_code: Callable
     assert ping_at < 0.3 < slow_done
 
 
-def test_inline_prediction_backs_off_after_a_slow_call(ml: Path, user_code: Callable[[str], Path]) -> None:
+def test_inline_prediction_backs_off_after_slow_calls_in_a_row(ml: Path, user_code: Callable[[str], Path]) -> None:
     service = _service(ml, user_code)
     service.fast_model = True  # as the server sets it after a fast warm-up with ≥ 2 workers
     c = httpx.AsyncClient(transport=httpx.ASGITransport(app=App(service)), base_url="http://test")
     assert call(c, "POST", "/invocations", content=b"1,2,3").status_code == 200
     assert service.fast_model
-    assert call(c, "POST", "/invocations", content=b"-0.1,0,0").status_code == 200
+    for _ in range(INLINE_STRIKES - 1):  # slow, fast, slow...: one slow call can be a pause
+        assert call(c, "POST", "/invocations", content=b"-0.1,0,0").status_code == 200
+    assert call(c, "POST", "/invocations", content=b"1,2,3").status_code == 200
+    assert service.fast_model
+    for _ in range(INLINE_STRIKES):
+        assert call(c, "POST", "/invocations", content=b"-0.1,0,0").status_code == 200
     assert not service.fast_model  # the next small request goes to the predict thread
+    service.fast_model = True
+    assert call(c, "POST", "/invocations", content=b"-0.6,0,0").status_code == 200
+    assert not service.fast_model  # one call 10x over the limit is enough
