@@ -7,6 +7,7 @@ Traffic stays on 127.0.0.1 and every load is bounded in time.
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import subprocess
 import tempfile
@@ -121,6 +122,25 @@ def split_payloads(rows: list[bytes], max_bytes: int) -> list[bytes]:
     if current:
         payloads.append(b"".join(current))
     return payloads
+
+
+def advertised_payload_mb(port: int, default: int = 6) -> int:
+    """MaxPayloadInMB a transform job would use: the container's `/execution-parameters` (B-03) when it
+    answers, else SageMaker's default of 6 MB (the baselines have no such route)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/execution-parameters")
+        res = conn.getresponse()
+        body = res.read()
+        if res.status == 200:
+            value = json.loads(body).get("MaxPayloadInMB")
+            if isinstance(value, int) and 1 <= value <= default:
+                return value
+    except (OSError, ValueError):
+        pass
+    finally:
+        conn.close()
+    return default
 
 
 def batch_rows_per_second(port: int, payloads: list[bytes], concurrency: int, n_rows: int) -> float:

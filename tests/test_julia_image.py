@@ -174,7 +174,7 @@ def test_routes(server: Server) -> None:
     assert (r.status, r.text, r.headers["allow"]) == (405, "method not allowed\n", "POST")
     r = server.request("GET", "/execution-parameters")                   # B-03
     params = json.loads(r.body)
-    assert r.status == 200 and params["BatchStrategy"] == "MULTI_RECORD" and params["MaxPayloadInMB"] == 6
+    assert r.status == 200 and params["BatchStrategy"] == "MULTI_RECORD" and params["MaxPayloadInMB"] == 2
     assert params["MaxConcurrentTransforms"] >= 1
 
 

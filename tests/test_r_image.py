@@ -206,7 +206,7 @@ def test_payload_limit(server: Server) -> None:
 def test_execution_parameters(server: Server) -> None:
     res = server.request("GET", "/execution-parameters")
     assert res.status == 200 and res.headers["content-type"].startswith("application/json")
-    assert json.loads(res.body) == {"MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
+    assert json.loads(res.body) == {"MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 2}
 
 
 def test_unknown_headers_ignored(server: Server) -> None:

@@ -38,4 +38,7 @@ bind_port() = env_int("SAGEMAKER_BIND_TO_PORT", 8080)                       # S-
 "Request body limit in bytes: SAGEMAKER_MAX_PAYLOAD_IN_MB MiB, never below 6 MiB (S-12)."
 max_payload_mb() = env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6; min = 6)
 max_payload_bytes() = max_payload_mb() * 1024 * 1024
+"""MaxPayloadInMB advertised on `/execution-parameters` (B-03): SAGEMAKER_MAX_PAYLOAD_IN_MB, else 2 MB so
+that a few MB of records spread over all workers (see docs/runtime-contract.md); not the body limit."""
+batch_payload_mb() = env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", 2; min = 1)
 server_workers() = env_int("SAGEMAKER_MODEL_SERVER_WORKERS", Threads.nthreads(); min = 1)

@@ -20,7 +20,7 @@ ping(app::App, req::Request) = app.ready ? Response(200, "", UInt8[]) : text_err
 
 "`/execution-parameters` (B-03): W × P capped to ≤ 100 by lowering W."
 function execution_parameters(app::App, req::Request)
-    p = env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", app.max_body ÷ (1024 * 1024); min = 1)
+    p = batch_payload_mb()
     w = env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", app.workers; min = 1)
     w * p > 100 && (w = max(1, 100 ÷ p))
     strategy = get(ENV, "SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD")

@@ -202,7 +202,7 @@ end
     @test exchange(rawreq("POST", "/invocations", "1,2,3"))[3] == "row 1 has 3 columns, expected 2\n"
     st, h, b = exchange(rawreq("POST", "/invocations", "[[1,2]]"; h = "Content-Type: application/json\r\n"))
     @test (st, b, h["content-type"]) == (200, "{\"predictions\":[6.0]}", "application/json")
-    @test exchange(rawreq("GET", "/execution-parameters"))[3] == "{\"MaxConcurrentTransforms\":1,\"BatchStrategy\":\"MULTI_RECORD\",\"MaxPayloadInMB\":6}"
+    @test exchange(rawreq("GET", "/execution-parameters"))[3] == "{\"MaxConcurrentTransforms\":1,\"BatchStrategy\":\"MULTI_RECORD\",\"MaxPayloadInMB\":2}"
     # HEAD: headers only
     sock = connect(ip"127.0.0.1", PORT)
     write(sock, "HEAD /ping HTTP/1.1\r\nHost: x\r\n\r\nGET /ping HTTP/1.1\r\n\r\n")

@@ -13,6 +13,11 @@ from pathlib import Path
 MIB = 1024 * 1024
 #: SageMaker's real-time payload limit; the server never accepts less (S-12).
 MIN_PAYLOAD_MB = 6
+#: the MaxPayloadInMB a transform job gets when neither it nor SAGEMAKER_MAX_PAYLOAD_IN_MB sets one (B-03):
+#: small enough that a few MB of records spread over all workers (2 MB payloads at MaxConcurrentTransforms
+#: 2 move 1.5-2x the rows/s of one 6 MB payload, docs/benchmarks.md), large enough that the ~1 ms per
+#: request is noise (2 MB ≈ 90,000 iris rows ≈ 40 ms of work); a bigger single record needs the variable.
+BATCH_PAYLOAD_MB = 2
 
 
 def _env(name: str, default: str = "") -> str:
@@ -103,6 +108,8 @@ class ServingSettings:
     port: int
     workers: int
     max_payload_mb: int
+    #: MaxPayloadInMB advertised on /execution-parameters (B-03); not the body limit
+    batch_payload_mb: int
     default_accept: str
     csv_header: bool
     batch: bool
@@ -125,6 +132,7 @@ class ServingSettings:
             port=_env_int("SAGEMAKER_BIND_TO_PORT", 8080),
             workers=max(1, workers),
             max_payload_mb=payload,
+            batch_payload_mb=max(1, _env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", BATCH_PAYLOAD_MB)),
             default_accept=_env("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
             csv_header=_env_bool("ROSETTA_CSV_HEADER"),
             batch=_env_bool("SAGEMAKER_BATCH"),

@@ -76,9 +76,9 @@ class Service:
 
     async def execution_parameters(self, req: Request) -> Reply:
         s = self.settings
-        concurrent = max(1, min(s.max_concurrent_transforms, 100 // s.max_payload_mb))  # B-05: product ≤ 100
+        concurrent = max(1, min(s.max_concurrent_transforms, 100 // s.batch_payload_mb))  # B-05: product ≤ 100
         body = {"MaxConcurrentTransforms": concurrent, "BatchStrategy": s.batch_strategy,
-                "MaxPayloadInMB": s.max_payload_mb}
+                "MaxPayloadInMB": s.batch_payload_mb}
         return Reply(200, json.dumps(body).encode(), "application/json")
 
     async def invocations(self, req: Request) -> Reply:

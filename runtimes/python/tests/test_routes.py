@@ -62,8 +62,20 @@ def test_ping_and_execution_parameters(client: httpx.AsyncClient) -> None:
     assert call(client, "GET", "/ping").status_code == 200
     r = call(client, "GET", "/execution-parameters")
     body = r.json()
-    assert r.status_code == 200 and body["BatchStrategy"] == "MULTI_RECORD" and body["MaxPayloadInMB"] == 6
+    assert r.status_code == 200 and body["BatchStrategy"] == "MULTI_RECORD" and body["MaxPayloadInMB"] == 2
     assert body["MaxConcurrentTransforms"] * body["MaxPayloadInMB"] <= 100
+
+
+@pytest.mark.parametrize(("env", "advertised", "limit_mb"), [("1", 1, 6), ("20", 20, 20), ("60", 60, 60)])
+def test_max_payload_variable_sets_advertised_and_limit(monkeypatch: pytest.MonkeyPatch, env: str, advertised: int,
+                                                        limit_mb: int) -> None:
+    monkeypatch.setenv("SAGEMAKER_MAX_PAYLOAD_IN_MB", env)
+    monkeypatch.setenv("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", "4")
+    settings = ServingSettings.from_env()
+    assert settings.max_body_bytes == limit_mb * MIB  # the body limit never drops below 6 MiB (S-12)
+    body = json.loads(asyncio.run(Service(None, settings).execution_parameters(None)).body)  # type: ignore[arg-type]
+    assert body["MaxPayloadInMB"] == advertised
+    assert body["MaxConcurrentTransforms"] == min(4, 100 // advertised)  # B-05: product ≤ 100
 
 
 def test_ping_503_until_loaded() -> None:

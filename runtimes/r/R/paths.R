@@ -39,3 +39,8 @@ env_int <- function(name, default) {
   if (is.na(value) || value != round(value)) stop(sprintf("%s: expected an integer, got '%s'", name, raw), call. = FALSE)
   as.integer(value)
 }
+
+#' MaxPayloadInMB advertised on `/execution-parameters` (B-03): `SAGEMAKER_MAX_PAYLOAD_IN_MB`, else 2 MB
+#' so that a few MB of records spread over all workers (docs/runtime-contract.md); not the body limit.
+#' @keywords internal
+batch_payload_mb <- function() max(1L, env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", 2L))

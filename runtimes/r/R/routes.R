@@ -47,7 +47,7 @@ handle_ping <- function(req, state) {
 #' GET /execution-parameters (B-03): W × P capped to ≤ 100.
 #' @keywords internal
 handle_execution_parameters <- function(req, state) {
-  payload <- env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6L)
+  payload <- batch_payload_mb()
   workers <- env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", state$workers %||% 1L)
   if (workers * payload > 100) workers <- max(1L, 100L %/% payload)
   body <- jsonlite::toJSON(list(MaxConcurrentTransforms = workers,

@@ -66,11 +66,15 @@ test_that("a failing model is a 500 naming only the error class", {
 
 test_that("execution-parameters caps workers x payload at 100", {
   res <- go("GET", "/execution-parameters")
-  expect_equal(jsonlite::fromJSON(body_of(res)), list(MaxConcurrentTransforms = 2L, BatchStrategy = "MULTI_RECORD", MaxPayloadInMB = 6L))
+  expect_equal(jsonlite::fromJSON(body_of(res)), list(MaxConcurrentTransforms = 2L, BatchStrategy = "MULTI_RECORD", MaxPayloadInMB = 2L))
   withr_env <- Sys.getenv("SAGEMAKER_MAX_PAYLOAD_IN_MB", NA)
   Sys.setenv(SAGEMAKER_MAX_PAYLOAD_IN_MB = "60", SAGEMAKER_MAX_CONCURRENT_TRANSFORMS = "4")
   on.exit(Sys.unsetenv(c("SAGEMAKER_MAX_PAYLOAD_IN_MB", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS")))
   expect_equal(jsonlite::fromJSON(body_of(go("GET", "/execution-parameters")))$MaxConcurrentTransforms, 1L)
+  Sys.setenv(SAGEMAKER_MAX_PAYLOAD_IN_MB = "1")
+  params <- jsonlite::fromJSON(body_of(go("GET", "/execution-parameters")))
+  expect_equal(c(params$MaxPayloadInMB, params$MaxConcurrentTransforms), c(1L, 4L))
+  expect_equal(r("payload_limit")(), 6 * 1024 * 1024)  # the body limit never drops below 6 MiB (S-12)
 })
 
 test_that("the plumber router answers through the same table (in-process request)", {
