@@ -338,6 +338,26 @@ def injection(image: str, work: Path) -> dict[str, float]:
             "failure_file": float((ml / "output" / "failure").is_file())}
 
 
+def non_root(image: str, work: Path, user: str = "1000:1000") -> dict[str, Any]:
+    """Train and serve as a non-root user (`docker run --user`): model written, one row predicted."""
+    ml = ml_root(work / "nonroot-ml", channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
+    subprocess.run(["chmod", "-R", "a+rwX", str(ml)], check=True)  # as SageMaker mounts /opt/ml writable
+    res = run(image, ["train"], volumes={ml: "/opt/ml"}, extra=["--user", user], timeout=300)
+    trained = res.returncode == 0 and any((ml / "model").iterdir())
+    status, uid = 0, ""
+    if trained:
+        server = Server(image, volumes={ml / "model": "/opt/ml/model:ro"}, extra=["--user", user]).start()
+        try:
+            server.wait_ready(120)
+            status = server.request("POST", "/invocations", b"5.1,3.5,1.4,0.2\n",
+                                    {"Content-Type": "text/csv"}).status
+            uid = server.exec("id", "-u").stdout.strip()
+        finally:
+            server.remove()
+    return {"train_exit": res.returncode, "trained": int(trained), "serve_status": status, "uid": uid,
+            "detail": "" if trained else (res.stdout + res.stderr)[-300:]}
+
+
 def train_model(image: str, work: Path) -> Path:
     ml = ml_root(work / "ml", channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
     res = run(image, ["train"], volumes={ml: "/opt/ml"})
@@ -414,6 +434,7 @@ def run_all(names: list[str], fuzz_examples: int, soak_seconds: float, say: Call
             say(f"{name}: corrupt model, injection")
             rep.figures["corrupt_model"] = corrupt_model(image, work)
             rep.figures["injection"] = injection(image, work)
+            rep.figures["non_root"] = non_root(image, work)
     return reports
 
 
@@ -442,7 +463,7 @@ def markdown(reports: dict[str, RuntimeReport], args: argparse.Namespace) -> str
               "status codes, content types and schemas, valid data accepted, invalid data rejected) 0 failures; "
               "soak 0 errors and PSS growth ≤ 10 %; SIGTERM exit ≤ 30 s with in-flight requests answered; "
               "kill -9 of a worker ≤ 1 % errors in the next 5 s; corrupt model → non-zero exit quickly; "
-              "hyperparameters never executed.", ""]
+              "hyperparameters never executed; trains and serves as `--user 1000:1000`.", ""]
     return "\n".join(lines)
 
 

@@ -93,3 +93,9 @@ def test_corrupt_model_and_injection(runtime: Running) -> None:
     corrupt = rel.corrupt_model(rel.IMAGES[name], work)
     assert corrupt["exit_code"] not in (0, -1) and corrupt["reason_in_log"] == 1, corrupt
     assert rel.injection(rel.IMAGES[name], work)["executed"] == 0
+
+
+def test_trains_and_serves_as_non_root(runtime: Running) -> None:
+    name, _, work = runtime
+    result = rel.non_root(rel.IMAGES[name], work)
+    assert result["trained"] == 1 and result["serve_status"] == 200 and result["uid"] == "1000", result
