@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import json
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -253,6 +254,7 @@ def other_parts(names: list[str]) -> str:
         res = subprocess.run([sys.executable, *script], cwd=ROOT, capture_output=True, text=True, check=False)
         status = "" if res.returncode == 0 else f" (exit {res.returncode})"
         output = (res.stdout + ("\n" + res.stderr[-2000:] if res.returncode else "")).strip()
+        output = re.sub(r"\x1b\[[0-9;]*m", "", output)  # docker-compose colours
         sections.append(f"\n## {title}{status}\n\n`python {script[0]}`, same session:\n\n```\n{output}\n```\n")
     return "".join(sections)
 
