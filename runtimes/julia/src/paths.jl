@@ -41,4 +41,6 @@ max_payload_bytes() = max_payload_mb() * 1024 * 1024
 """MaxPayloadInMB advertised on `/execution-parameters` (B-03): SAGEMAKER_MAX_PAYLOAD_IN_MB, else 2 MB so
 that a few MB of records spread over all workers (see docs/runtime-contract.md); not the body limit."""
 batch_payload_mb() = env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", 2; min = 1)
+"MiB allocated between the serving loop's own garbage collections (`keep_memory`); 0 disables them."
+gc_every_mb() = env_int("ROSETTA_GC_MB", 128; min = 0)
 server_workers() = env_int("SAGEMAKER_MODEL_SERVER_WORKERS", Threads.nthreads(); min = 1)

@@ -325,4 +325,18 @@ end
 end
 
 
+@testset "keep_memory" begin
+    a = R.allocated_bytes()
+    junk = zeros(10^6)
+    @test R.allocated_bytes() - a >= 8 * 10^6            # the counter keep_memory watches moves
+    @test R.keep_memory(0) === nothing                   # ROSETTA_GC_MB=0: nothing started
+    n0 = Base.gc_num().pause
+    R.keep_memory(1; every = 0.02)
+    for _ in 1:5
+        junk = zeros(2^18)                               # 2 MiB each: below Julia's own interval
+        sleep(0.05)
+    end
+    @test Base.gc_num().pause > n0
+end
+
 end # testset "Rosetta"
