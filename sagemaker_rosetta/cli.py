@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("setup", help="start a Docker engine, seed base images, build runtime images")
     p.add_argument("--images", nargs="*", default=list(images.IMAGES), choices=list(images.IMAGES),
-                   help="runtime images to build (default: all)")
+                   help="runtime images to build (default: all; `--images` alone: none, only engine and bases)")
     p.add_argument("--examples", action="store_true", help="also build the example images (examples/iris/*)")
     p.set_defaults(func=cmd_setup)
 
