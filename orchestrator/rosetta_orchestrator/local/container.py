@@ -18,6 +18,9 @@ LogFn = Callable[[str], None]
 
 #: containers started by this process and not yet removed (for Ctrl-C)
 LIVE: set[str] = set()
+#: their `docker run` clients: killed after the removal on Ctrl-C, because a client attached to a
+#: container that `docker rm -f` removed can wait for ever, and the step thread reading it with it
+CLIENTS: dict[str, subprocess.Popen[str]] = {}
 _live_lock = threading.Lock()
 
 
@@ -31,8 +34,11 @@ def _track(name: str, add: bool) -> None:
         (LIVE.add if add else LIVE.discard)(name)
 
 
-def remove(name: str) -> None:
-    subprocess.run([docker(), "rm", "-f", name], capture_output=True, check=False)
+def remove(name: str, timeout: float = 30) -> None:
+    try:
+        subprocess.run([docker(), "rm", "-f", name], capture_output=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:  # a stuck engine must not hang Ctrl-C; the label finds it later
+        pass
     _track(name, False)
 
 
@@ -60,8 +66,16 @@ def remove_all() -> None:
     """Remove every container this process still has (called on Ctrl-C and on failures)."""
     with _live_lock:
         names = list(LIVE)
-    for name in names:
-        remove(name)
+    removals = [threading.Thread(target=remove, args=(name,), daemon=True) for name in names]
+    for thread in removals:
+        thread.start()
+    for thread in removals:
+        thread.join(40)
+    with _live_lock:
+        clients = list(CLIENTS.values())
+    for proc in clients:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
@@ -87,6 +101,8 @@ def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace", bufsize=1)
+        with _live_lock:
+            CLIENTS[name] = proc
         if timeout:
             timer = threading.Timer(timeout, lambda: subprocess.run(
                 [docker(), "stop", "-t", "120", name], capture_output=True, check=False))
@@ -99,6 +115,8 @@ def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
         finished = True
         return code
     finally:
+        with _live_lock:
+            CLIENTS.pop(name, None)
         if timer:
             timer.cancel()
         if finished:
