@@ -26,7 +26,10 @@ def test_ctrl_c_removes_containers(echo_image: str, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "rosetta_orchestrator.cli", "pipeline", "run", str(HERE / "pipelines" / "slow.py"),
          "--local", "--store", str(tmp_path / "s3"), "--workdir", str(tmp_path / "runs")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a terminal's Ctrl-C reaches a foreground run; a runner started in the background (`cmd &`
+        # in a script) hands SIGINT down ignored, and the CLI must not be tested in that state
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while len(sleepers()) < 2 and time.monotonic() < deadline and proc.poll() is None:
