@@ -23,6 +23,11 @@ def sleepers() -> list[str]:
 
 
 def test_ctrl_c_removes_containers(echo_image: str, tmp_path: Path) -> None:
+    before = set(sleepers())  # an earlier, killed run may have left its own: not this run's
+
+    def ours() -> list[str]:
+        return [n for n in sleepers() if n not in before]
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "rosetta_orchestrator.cli", "pipeline", "run", str(HERE / "pipelines" / "slow.py"),
          "--local", "--store", str(tmp_path / "s3"), "--workdir", str(tmp_path / "runs")],
@@ -32,14 +37,16 @@ def test_ctrl_c_removes_containers(echo_image: str, tmp_path: Path) -> None:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
-        while len(sleepers()) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        while len(ours()) < 2 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.3)
-        assert len(sleepers()) == 2, "both steps should be running"
+        assert len(ours()) == 2, "both steps should be running"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+            for name in ours():  # do not leave sleepers for later runs
+                subprocess.run([docker(), "rm", "-f", name], capture_output=True, check=False)
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in err
-    assert sleepers() == []
+    assert ours() == []
