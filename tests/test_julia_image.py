@@ -353,3 +353,35 @@ def test_sigterm_during_training(built: None, tmp_path: Path) -> None:
         assert (base / "checkpoints" / "toy.ckpt").read_text() == "saved"   # T-13
     finally:
         subprocess.run([docker(), "rm", "-f", name], capture_output=True)
+
+
+def test_early_sigterm_is_never_lost(built: None, tmp_path: Path) -> None:
+    """T-21 regression: julia 1.5 dropped a SIGINT landing while it compiled (2-2.5 s into a job here,
+    which then ran until the 100 s watchdog). The entrypoint repeats it until the runtime acknowledges:
+    a TERM at any moment of the start stops the job with exit 143 and the failure file."""
+    delays = [0.5, 1.5, 2.0, 2.5, 3.0]
+    outcomes: dict[float, tuple[int, float, str]] = {}
+
+    def one(delay: float) -> None:
+        base = train_root(tmp_path / f"ml-{delay}", {"epochs": "1000000000", "target": "species"})
+        name = container_name(f"train-early-term-{delay}".replace(".", "-"))
+        subprocess.run([docker(), "run", "-d", "--name", name, "-v", f"{base}:/opt/ml", IMAGE, "train"],
+                       check=True, capture_output=True)
+        try:
+            time.sleep(delay)
+            t0 = time.monotonic()
+            subprocess.run([docker(), "kill", "-s", "TERM", name], check=True, capture_output=True)
+            out = subprocess.run([docker(), "wait", name], capture_output=True, text=True, timeout=60).stdout
+            outcomes[delay] = (int(out.strip()), time.monotonic() - t0, failure_of(base))
+        finally:
+            subprocess.run([docker(), "rm", "-f", name], capture_output=True)
+
+    threads = [threading.Thread(target=one, args=(d,)) for d in delays]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert sorted(outcomes) == delays, outcomes
+    for delay, (code, took, failure) in outcomes.items():
+        assert code == 143 and took < 30, (delay, code, took)
+        assert failure.startswith("Stopped: received SIGTERM"), (delay, failure)

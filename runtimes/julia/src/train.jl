@@ -116,24 +116,44 @@ function train_main()
         0
     catch e
         bt = catch_backtrace()
-        kind, msg = failure_reason(e)
-        if kind == "Stopped"
-            M = TRAINING_TYPE[]
-            if M !== nothing
-                try
-                    call_user(checkpoint, M, checkpoint_dir())
-                catch err
-                    @error "checkpoint hook failed" exception = err
+        acknowledge_interrupt()
+        disable_sigint() do                  # a repeated SIGINT must not cut the stop path short
+            kind, msg = failure_reason(e)
+            if kind == "Stopped"
+                M = TRAINING_TYPE[]
+                if M !== nothing
+                    try
+                        call_user(checkpoint, M, checkpoint_dir())
+                    catch err
+                        @error "checkpoint hook failed" exception = err
+                    end
                 end
             end
+            inner = e isa UserCodeError ? e.exception : e
+            ibt = e isa UserCodeError && e.backtrace !== nothing ? e.backtrace : bt
+            write_failure("$kind: $msg", sprint(showerror, inner, ibt))
+            kind == "Stopped" ? 143 : 1
         end
-        inner = e isa UserCodeError ? e.exception : e
-        ibt = e isa UserCodeError && e.backtrace !== nothing ? e.backtrace : bt
-        write_failure("$kind: $msg", sprint(showerror, inner, ibt))
-        kind == "Stopped" ? 143 : 1
     end
     flush(stdout)
     exit(code)
+end
+
+"""
+    acknowledge_interrupt()
+
+Tell the entrypoint that julia is on its way out: after a SIGTERM it repeats SIGINT until then,
+since one landing while julia compiles can be lost.
+"""
+function acknowledge_interrupt()
+    ack = get(ENV, "ROSETTA_SIGINT_ACK", "")
+    isempty(ack) && return nothing
+    try
+        touch(ack)
+    catch err
+        @error "cannot acknowledge the stop" exception = err
+    end
+    return nothing
 end
 
 "Log lines on stderr with a timestamp (stdout is for metric lines)."
