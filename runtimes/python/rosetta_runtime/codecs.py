@@ -23,10 +23,9 @@ Decoder = Callable[[bytes, dict[str, str], "DecodeOptions"], np.ndarray]
 Encoder = Callable[[Any], bytes]
 
 _BOM = b"\xef\xbb\xbf"
-#: above these sizes Apache Arrow's C++ CSV reader/writer (if installed) parses and formats
-#: several times faster than anything in Python; below, its call overhead is not worth it
+#: above this size Apache Arrow's C++ CSV reader (if installed) parses several times faster than
+#: numpy's; below, its call overhead is not worth it
 ARROW_MIN_BYTES = 256 * 1024
-ARROW_MIN_VALUES = 300
 
 
 @dataclass(frozen=True)
@@ -154,23 +153,25 @@ def _arrow() -> Any:
         return None
 
 
-def _csv_arrow(data: bytes) -> np.ndarray | None:
-    """Big bodies: Arrow's parser; None unless every column came out numeric with no gaps."""
+def _csv_arrow(data: bytes, width: int) -> np.ndarray | None:
+    """Big bodies: Arrow's parser with every column typed float64 (no type inference: 1.6x less CPU);
+    None unless the body is a clean grid of ``width`` numeric columns (then the precise path explains)."""
     pa_csv = _arrow()
     if pa_csv is None:
         return None
+    import pyarrow
+
+    names = [f"c{i}" for i in range(width)]
     try:
-        table = pa_csv.read_csv(io.BytesIO(data), read_options=pa_csv.ReadOptions(autogenerate_column_names=True))
-    except Exception:  # ragged rows and the like: the precise path explains
+        table = pa_csv.read_csv(io.BytesIO(data), read_options=pa_csv.ReadOptions(column_names=names),
+                                convert_options=pa_csv.ConvertOptions(
+                                    column_types=dict.fromkeys(names, pyarrow.float64())))
+    except Exception:  # ragged rows, text fields and the like
         return None
     columns = table.columns
-    if not columns or any(c.null_count or c.type.id not in _ARROW_NUMERIC for c in columns):
+    if not columns or any(c.null_count for c in columns):  # an empty field is a gap, not a number
         return None
-    return np.column_stack([c.to_numpy().astype(np.float64, copy=False) for c in columns])
-
-
-#: Arrow type ids of int8..int64, uint8..uint64, float16..float64
-_ARROW_NUMERIC = set(range(2, 13))
+    return np.column_stack([c.to_numpy() for c in columns])
 
 
 def _csv_fast(data: bytes) -> np.ndarray | None:
@@ -233,7 +234,9 @@ def decode_csv(body: bytes, params: dict[str, str], opts: DecodeOptions) -> np.n
         data = data.replace(b"\n\n", b"\n")
     if not data.strip():
         raise BadRequest("empty payload")
-    X = _csv_arrow(data) if len(data) >= ARROW_MIN_BYTES else None
+    X = None
+    if len(data) >= ARROW_MIN_BYTES:
+        X = _csv_arrow(data, opts.n_features or data.split(b"\n", 1)[0].count(b",") + 1)
     if X is None:
         X = _csv_fast(data)
     if X is None:
@@ -241,16 +244,27 @@ def decode_csv(body: bytes, params: dict[str, str], opts: DecodeOptions) -> np.n
     return _check_matrix(X, opts)
 
 
-def _format_arrow(arr: np.ndarray) -> bytes | None:
-    pa_csv = _arrow()
-    if pa_csv is None:
-        return None
-    import pyarrow
+def _orjson() -> Any:
+    try:
+        import orjson
 
-    out = io.BytesIO()
-    table = pyarrow.table({str(i): arr[:, i] for i in range(arr.shape[1])})
-    pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
-    return out.getvalue()
+        return orjson
+    except ImportError:  # an accelerator only
+        return None
+
+
+def _numeric_json(arr: np.ndarray) -> bytes | None:
+    """A finite numeric array as JSON, by orjson (shortest round-trip floats, 1.5-10x faster than
+    Arrow's CSV writer or ``%r``); None when orjson is missing or cannot write it exactly (NaN → null)."""
+    orjson = _orjson()
+    if orjson is None or arr.dtype.kind not in "fiu" or 0 in arr.shape:
+        return None
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        return None
+    try:
+        return orjson.dumps(np.ascontiguousarray(arr), option=orjson.OPT_SERIALIZE_NUMPY)  # type: ignore[no-any-return]
+    except TypeError:  # a dtype orjson does not serialise
+        return None
 
 
 def _format_rows(arr: np.ndarray) -> bytes:
@@ -259,11 +273,10 @@ def _format_rows(arr: np.ndarray) -> bytes:
         arr = arr.reshape(n, 1)
     elif arr.ndim > 2:
         arr = arr.reshape(n, -1)
-    if arr.dtype.kind == "f" and arr.size >= ARROW_MIN_VALUES:
-        fast = _format_arrow(arr)
-        if fast is not None:
-            return fast
-    if arr.dtype.kind == "f":  # shortest round-trip repr, as Arrow writes it
+    fast = _numeric_json(arr)
+    if fast is not None:  # [[a,b],[c,d]] → a,b\nc,d\n: JSON numbers are CSV numbers
+        return fast[2:-2].replace(b"],[", b"\n") + b"\n"
+    if arr.dtype.kind == "f":  # shortest round-trip repr
         row = ",".join(["%r"] * arr.shape[1]) + "\n"
         return ((row * n) % tuple(arr.ravel().tolist())).encode()  # type: ignore[no-any-return]
     if arr.dtype.kind in "iub":
@@ -337,10 +350,18 @@ def _jsonable(predictions: Any) -> list[Any]:
 
 
 def encode_json(predictions: Any) -> bytes:
+    fast = _numeric_json(predictions) if isinstance(predictions, np.ndarray) and predictions.ndim else None
+    if fast is not None:
+        return b'{"predictions":' + fast + b"}"
     return json.dumps({"predictions": _jsonable(predictions)}, separators=(",", ":")).encode()
 
 
 def encode_jsonlines(predictions: Any) -> bytes:
+    if isinstance(predictions, np.ndarray) and predictions.ndim in (1, 2):
+        fast = _numeric_json(predictions)
+        if fast is not None:  # [a,b] → a\nb\n; [[a],[b]] → [a]\n[b]\n: one JSON value per record
+            inner = fast[1:-1]
+            return (inner.replace(b"],[", b"]\n[") if predictions.ndim == 2 else inner.replace(b",", b"\n")) + b"\n"
     return "".join(json.dumps(v, separators=(",", ":")) + "\n" for v in _jsonable(predictions)).encode()
 
 

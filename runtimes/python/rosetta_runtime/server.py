@@ -7,12 +7,15 @@
 3. Load the model and run one warm-up prediction, then fork ``SAGEMAKER_MODEL_SERVER_WORKERS``
    uvicorn workers that share the loaded model copy-on-write (like gunicorn ``--preload``):
    every worker is ready the moment it exists, so ``/ping`` 200 is never a lie.
+   The parent freezes its objects (``gc.freeze``) first, so the workers' collections leave the
+   shared pages alone.
 4. A dead worker is re-forked from the loaded parent. SIGTERM: workers stop accepting,
    finish in-flight requests and exit; the parent exits within 30 s (S-13).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import select
@@ -134,9 +137,9 @@ def run() -> int:
         adapter = load_adapter()
         adapter.load(Path(paths.model_dir))
         warm = warm_up(adapter)
-        from rosetta_runtime.codecs import _arrow
+        from rosetta_runtime.codecs import _arrow, _orjson
 
-        _arrow()  # imported once here, shared copy-on-write by every worker
+        _arrow(), _orjson()  # the accelerators: imported once here, shared copy-on-write by every worker
         log.info("model ready in %.2f s; starting %d workers", time.perf_counter() - t0, settings.workers)
     except _Shutdown:
         os.kill(responder, signal.SIGKILL)
@@ -150,6 +153,11 @@ def run() -> int:
     os.kill(responder, signal.SIGKILL)
     os.waitpid(responder, 0)
     fast = warm is not None and warm < FAST_WARM_UP_S and settings.workers >= 2
+    # Move everything loaded so far out of the collector's sight: a worker's collections would
+    # otherwise write to every inherited object's GC header, copying the parent's pages one fault
+    # at a time (measured: 50-75 ms p99 stalls for the first ~10 s of traffic, +65 MB PSS with 2 workers)
+    gc.collect()
+    gc.freeze()
     return _supervise(sock, adapter, settings, fast)
 
 

@@ -108,6 +108,13 @@ def test_encoders_one_record_per_input() -> None:
     assert CSV.encode(labels) == b"setosa\nvirginica\n"
     assert CSV.encode(np.array([[0.25, 0.75], [1.0, 0.1]])) == b"0.25,0.75\n1.0,0.1\n"  # shortest round trip
     assert CSV.encode(np.array([1, 2])) == b"1\n2\n"
+    assert CSV.encode(np.array([True, False])) == b"1\n0\n"
+    assert CSV.encode(np.array([[np.nan, 1.0]])) == b"nan,1.0\n"  # not orjson's null
+    tiny_huge = np.array([1e-05, 1e16, -0.1, 2.5e-300])
+    assert [float(v) for v in CSV.encode(tiny_huge).split()] == tiny_huge.tolist()  # exact round trip
+    assert JSON.encode(np.array([[0.5, 1.0]])) == b'{"predictions":[[0.5,1.0]]}'
+    assert JSON.encode(np.array([np.inf])) == b'{"predictions":[Infinity]}'  # json's own, not orjson's null
+    assert JSONLINES.encode(np.array([1.5, 2.0])) == b"1.5\n2.0\n"
     assert CSV.encode(np.array(['a,"b"'])) == b'"a,""b"""\n'
     assert JSON.encode(labels) == b'{"predictions":["setosa","virginica"]}'
     assert JSONLINES.encode(np.array([[1.5], [2.0]])) == b"[1.5]\n[2.0]\n"
@@ -138,7 +145,7 @@ def test_arrow_accelerator_agrees_with_numpy_path() -> None:
     X = rng.normal(size=(40_000, 4))
     body = "".join("%r,%r,%r,%r\n" % tuple(r) for r in X.tolist()).encode()
     assert len(body) >= codecs.ARROW_MIN_BYTES
-    assert codecs._csv_arrow(body.strip()) is not None  # the accelerator is taken...
+    assert codecs._csv_arrow(body.strip(), 4) is not None  # the accelerator is taken...
     assert np.array_equal(codecs.decode_csv(body, {}, OPTS), X)  # ...and exact
     assert np.array_equal(np.loadtxt(io.BytesIO(CSV.encode(X)), delimiter=","), X)  # shortest repr round-trips
     ragged = body + b"1,2\n"
