@@ -29,3 +29,11 @@ def test_dockerfiles_install_from_locks_without_baking_the_ca() -> None:
             if words and words[0] in {"COPY", "ADD"}:
                 sources = " ".join(words[1:-1]).lower()
                 assert not any(bad in sources for bad in (".crt", ".pem", "ca-bundle", "ca-cert")), (dockerfile, line)
+
+
+def test_rpy2_flavour_installs_rpy2_from_its_hashed_lock() -> None:
+    lock = (ROOT / "runtimes/r/rpy2/requirements.lock").read_text()
+    assert "rpy2==3.5." in lock and "--hash=sha256:" in lock  # rpy2 3.6 fails on R 4.2.2
+    dockerfile = (ROOT / "runtimes/r/Dockerfile.rpy2").read_text()
+    installs = [line for line in dockerfile.splitlines() if "pip install" in line]
+    assert installs and all("--require-hashes -r" in line for line in installs), installs
