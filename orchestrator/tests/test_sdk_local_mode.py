@@ -13,24 +13,29 @@ from orch_helpers import ROOT, apt_install
 from sdk_local_mode import remove_leftovers, run_sdk_local
 
 pytestmark = pytest.mark.docker
-IMAGE = "rosetta-example/iris-python:latest"
 DATA = ROOT / "examples" / "iris" / "data"
+#: one image per runtime, each with hyperparameters of its own model.py / model.R / model.jl
+IMAGES = {
+    "rosetta-example/iris-python:latest": {"n_estimators": "20", "target": "species"},
+    "rosetta-example/iris-r:latest": {"ntree": "50", "target": "species"},
+    "rosetta-example/iris-julia:latest": {"epochs": "300", "target": "species"},
+}
 
 
-def test_rosetta_image_under_sdk_local_pipeline(tmp_path: Path) -> None:
+@pytest.mark.parametrize("image", list(IMAGES))
+def test_rosetta_image_under_sdk_local_pipeline(tmp_path: Path, image: str) -> None:
     if not shutil.which("docker-compose"):
         apt_install("docker-compose")
     from rosetta_orchestrator.local.container import image_present
 
-    assert image_present(IMAGE), f"{IMAGE} missing: CI builds the example images before the tests"
+    assert image_present(image), f"{image} missing: CI builds the example images before the tests"
     (tmp_path / "train").mkdir()
     shutil.copy(DATA / "train.csv", tmp_path / "train")
     (tmp_path / "batch").mkdir()
     shutil.copy(DATA / "test_features.csv", tmp_path / "batch")
     try:
-        result = run_sdk_local(IMAGE, train_dir=tmp_path / "train", batch_dir=tmp_path / "batch",
-                               out_dir=tmp_path / "out", work=tmp_path / "work",
-                               hyperparameters={"n_estimators": "20", "target": "species"})
+        result = run_sdk_local(image, train_dir=tmp_path / "train", batch_dir=tmp_path / "batch",
+                               out_dir=tmp_path / "out", work=tmp_path / "work", hyperparameters=IMAGES[image])
     finally:
         remove_leftovers()
     assert result["status"] == "Succeeded", result
