@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 
 import numpy as np
 from hypothesis import given, settings
@@ -59,34 +60,29 @@ def test_one_output_record_per_input(rows: list[str]) -> None:
 csv_ish = st.text(alphabet=",.0123456789eE+- \t\nnaif_x", max_size=120).map(str.encode)
 
 
-@settings(max_examples=1500, deadline=None)
-@given(csv_ish)
-def test_fast_csv_path_agrees_with_the_precise_one(body: bytes) -> None:
-    """Whatever numpy's C reader accepts, the csv-module path accepts with the same values."""
+def _agrees_with_precise_path(body: bytes, fast_reader: Callable[[bytes], np.ndarray | None]) -> None:
+    """Whatever a fast reader accepts, the csv-module path accepts with the same values."""
     data = body.strip(b"\n")
     while b"\n\n" in data:
         data = data.replace(b"\n\n", b"\n")
-    fast = codecs._csv_fast(data)
+    fast = fast_reader(data)
     if fast is None:
         return
     slow = codecs._csv_slow(data.decode())
     assert slow.shape == fast.shape
     assert np.array_equal(slow, fast, equal_nan=True)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(csv_ish)
+def test_fast_csv_path_agrees_with_the_precise_one(body: bytes) -> None:
+    _agrees_with_precise_path(body, codecs._csv_fast)  # numpy's C reader
 
 
 @settings(max_examples=1500, deadline=None)
 @given(csv_ish, st.integers(1, 6))
 def test_arrow_path_agrees_with_the_precise_one(body: bytes, width: int) -> None:
-    """Whatever Arrow's typed reader accepts (it only runs on big bodies), the precise path accepts alike."""
-    data = body.strip(b"\n")
-    while b"\n\n" in data:
-        data = data.replace(b"\n\n", b"\n")
-    fast = codecs._csv_arrow(data, width)
-    if fast is None:
-        return
-    slow = codecs._csv_slow(data.decode())
-    assert slow.shape == fast.shape
-    assert np.array_equal(slow, fast, equal_nan=True)
+    _agrees_with_precise_path(body, lambda data: codecs._csv_arrow(data, width))  # Arrow, typed (big bodies)
 
 
 @settings(max_examples=500, deadline=None)
