@@ -8,6 +8,8 @@ path (one C parse of the whole body) and a precise slow path that only runs to e
 from __future__ import annotations
 
 import csv
+import functools
+import importlib
 import io
 import json
 import re
@@ -144,22 +146,27 @@ def _utf8(body: bytes) -> str:
         raise BadRequest("invalid UTF-8") from None
 
 
-def _arrow() -> Any:
-    try:
-        import pyarrow.csv
+#: optional C accelerators (the image ships both); without them the numpy/stdlib paths run
+ACCELERATORS = ("pyarrow.csv", "orjson")
 
-        return pyarrow.csv
-    except ImportError:  # an accelerator only
+
+@functools.cache
+def accelerator(name: str) -> Any:
+    """The module ``name`` (one of :data:`ACCELERATORS`), or None when it is not installed.
+    Cached: looked up on the hot path; the server imports them all before forking its workers."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
         return None
 
 
 def _csv_arrow(data: bytes, width: int) -> np.ndarray | None:
     """Big bodies: Arrow's parser with every column typed float64 (no type inference: 1.6x less CPU);
     None unless the body is a clean grid of ``width`` numeric columns (then the precise path explains)."""
-    pa_csv = _arrow()
+    pa_csv = accelerator("pyarrow.csv")
     if pa_csv is None:
         return None
-    import pyarrow
+    import pyarrow  # loaded with pyarrow.csv
 
     names = [f"c{i}" for i in range(width)]
     try:
@@ -244,19 +251,10 @@ def decode_csv(body: bytes, params: dict[str, str], opts: DecodeOptions) -> np.n
     return _check_matrix(X, opts)
 
 
-def _orjson() -> Any:
-    try:
-        import orjson
-
-        return orjson
-    except ImportError:  # an accelerator only
-        return None
-
-
 def _numeric_json(arr: np.ndarray) -> bytes | None:
     """A finite numeric array as JSON, by orjson (shortest round-trip floats, 1.5-10x faster than
     Arrow's CSV writer or ``%r``); None when orjson is missing or cannot write it exactly (NaN → null)."""
-    orjson = _orjson()
+    orjson = accelerator("orjson")
     if orjson is None or arr.dtype.kind not in "fiu" or 0 in arr.shape:
         return None
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
@@ -360,8 +358,9 @@ def encode_jsonlines(predictions: Any) -> bytes:
     if isinstance(predictions, np.ndarray) and predictions.ndim in (1, 2):
         fast = _numeric_json(predictions)
         if fast is not None:  # [a,b] → a\nb\n; [[a],[b]] → [a]\n[b]\n: one JSON value per record
-            inner = fast[1:-1]
-            return (inner.replace(b"],[", b"]\n[") if predictions.ndim == 2 else inner.replace(b",", b"\n")) + b"\n"
+            if predictions.ndim == 2:
+                return fast[1:-1].replace(b"],[", b"]\n[") + b"\n"
+            return fast[1:-1].replace(b",", b"\n") + b"\n"
     return "".join(json.dumps(v, separators=(",", ":")) + "\n" for v in _jsonable(predictions)).encode()
 
 

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from rosetta_runtime import codecs
 from rosetta_runtime.adapter import ModelAdapter, load_adapter
 from rosetta_runtime.errors import RosettaError
 from rosetta_runtime.paths import Paths, ServingSettings
@@ -96,9 +97,11 @@ def warm_up(adapter: ModelAdapter) -> float | None:
 
 
 def _import_worker_modules() -> None:
-    """What every worker runs, imported once before the fork (shared, and no import per worker)."""
+    """What every worker runs, imported once before the fork (shared copy-on-write, no import per worker)."""
     for name in WORKER_MODULES:
         importlib.import_module(name)
+    for name in codecs.ACCELERATORS:
+        codecs.accelerator(name)
 
 
 def _worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings, fast: bool) -> None:
@@ -147,9 +150,6 @@ def run() -> int:
         adapter = load_adapter()
         adapter.load(Path(paths.model_dir))
         warm = warm_up(adapter)
-        from rosetta_runtime.codecs import _arrow, _orjson
-
-        _arrow(), _orjson()  # the accelerators: imported once here, shared copy-on-write by every worker
         _import_worker_modules()
         log.info("model ready in %.2f s; starting %d workers", time.perf_counter() - t0, settings.workers)
     except _Shutdown:
