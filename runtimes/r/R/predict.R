@@ -4,6 +4,12 @@
 #' Numeric matrix → the data.frame R models expect (named columns).
 #' @keywords internal
 as_model_input <- function(m, features = NULL) {
+  if (is.matrix(m)) {
+    # column by column: as.data.frame() on a matrix costs more than parsing a small request
+    cols <- lapply(seq_len(ncol(m)), function(j) m[, j])
+    names(cols) <- if (!is.null(features) && length(features) == ncol(m)) features else paste0("V", seq_len(ncol(m)))
+    return(structure(cols, class = "data.frame", row.names = .set_row_names(nrow(m))))
+  }
   df <- as.data.frame(m)
   if (!is.null(features) && length(features) == ncol(df)) names(df) <- features
   df

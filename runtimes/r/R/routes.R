@@ -70,7 +70,8 @@ handle_invocations <- function(req, state) {
     return(error_response(413, sprintf("payload too large: %.0f bytes > limit %.0f bytes", max(size, length(req$body)), limit)))
   }
   ctype_raw <- req$headers[["content-type"]] %||% ""
-  ctype <- if (nzchar(trimws(ctype_raw))) parse_media_type(ctype_raw) else list(type = "text/csv", params = list())
+  blank <- !(ctype_raw %in% MEDIA_TYPES) && !nzchar(trimws(ctype_raw))
+  ctype <- if (blank) list(type = "text/csv", params = list()) else parse_media_type(ctype_raw)
   canonical <- canonical_type(ctype$type)
   accept_raw <- req$headers[["accept"]]
   default_accept <- state$default_accept %||% Sys.getenv("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "")

@@ -2,15 +2,23 @@
 # worker is one R process that loads the model once, warms up, then listens on a unix
 # socket (behind nginx, see bin/serve: no extra TCP port, M-03) or on a TCP port.
 
-#' plumber request → the routing table's request list.
+#' plumber request → the routing table's request list: httpuv's `HEADERS` (lower-case
+#' names) when present, else the Rook `HTTP_*` variables; the body is read here, once.
 #' @keywords internal
 from_plumber <- function(req) {
+  headers <- if (!is.null(req$HEADERS)) as.list(req$HEADERS) else rook_headers(req)
+  body <- if (is.null(req$rook.input)) raw(0) else req$rook.input$read()
+  list(method = req$REQUEST_METHOD, path = req$PATH_INFO, headers = headers, body = body %||% raw(0))
+}
+
+#' Headers from a Rook environment without httpuv's `HEADERS` (in-process requests).
+#' @keywords internal
+rook_headers <- function(req) {
   keys <- grep("^HTTP_", ls(req), value = TRUE)
   headers <- stats::setNames(lapply(keys, function(k) req[[k]]), tolower(gsub("_", "-", sub("^HTTP_", "", keys))))
   if (!is.null(req$CONTENT_TYPE)) headers[["content-type"]] <- req$CONTENT_TYPE
   if (!is.null(req$CONTENT_LENGTH)) headers[["content-length"]] <- req$CONTENT_LENGTH
-  body <- req$rosettaBody %||% raw(0)
-  list(method = req$REQUEST_METHOD, path = req$PATH_INFO, headers = headers, body = body)
+  headers
 }
 
 #' The routing table's answer → plumber's response (returning `res` skips serializers).
@@ -28,15 +36,14 @@ to_plumber <- function(out, res) {
 #' @keywords internal
 build_router <- function(state) {
   handle <- function(req, res) to_plumber(dispatch(from_plumber(req), state), res)
-  # one filter that reads the body under its own name: plumber's parsers only run on
-  # `req$bodyRaw`, so the body is decoded once, by the codec registry (no query/cookie parsing)
-  router <- plumber::pr(filters = list(body = function(req) {
-    req$rosettaBody <- req$rook.input$read()
-    plumber::forward()
-  }))
+  # No filters and every route in the first ("__first__") group: plumber's default filters
+  # (query string, body, cookies) and each extra routing step cost more than the prediction
+  # of one row; the handler reads the body itself, the codec registry decodes it.
+  router <- plumber::pr(filters = list())
   verbs <- c("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
   for (route in ROUTES) {
-    router <- plumber::pr_handle(router, verbs, route$path, handle, serializer = plumber::serializer_text())
+    router <- plumber::pr_handle(router, verbs, route$path, handle, serializer = plumber::serializer_text(),
+                                 preempt = "__first__")
   }
   plumber::pr_set_404(router, handle)
   plumber::pr_set_error(router, function(req, res, err) {

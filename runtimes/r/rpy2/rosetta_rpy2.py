@@ -19,16 +19,19 @@ from rpy2.robjects import numpy2ri  # type: ignore[import-not-found, import-unty
 
 _CONVERTER = ro.default_converter + numpy2ri.converter
 
-# R closures created once: parsing `rosetta:::f` per request costs more than the prediction
-_R_PREDICT = ro.r("function(state, v, n) rosetta:::predict_matrix(state, if (is.null(n)) v else matrix(v, nrow = n))")
+# R functions looked up once: parsing or resolving `rosetta:::f` per request costs a
+# noticeable part of a one-row prediction
+_R_PREDICT = ro.r("rosetta:::predict_matrix")
 _R_HOOK = ro.r("function(state, name) rosetta:::user_hook(state$user, name)")
 _R_FIELD = ro.r("function(state, name) state[[name]]")
 
 
 def _to_r(X: np.ndarray) -> Any:
-    """records × features float64 → (column-major values, nrow) without the converter machinery."""
+    """records × features float64 → an R numeric matrix, without the converter machinery."""
     values = np.asfortranarray(X, dtype=np.float64).ravel(order="F")
-    return ri.FloatSexpVector.from_memoryview(values.data), X.shape[0]
+    matrix = ri.FloatSexpVector.from_memoryview(values.data)
+    matrix.do_slot_assign("dim", ri.IntSexpVector(X.shape))
+    return matrix
 
 
 def _to_python(value: Any) -> Any:
@@ -56,6 +59,8 @@ class RModel:
         self.n_features: int | None = None
         self._state: Any = None
         self._last: Any = None  # the R predictions of the current request, for output_fn
+        self._input_fn: Any | None = None
+        self._output_fn: Any | None = None
 
     def _hook(self, name: str) -> Any | None:
         hook = _R_HOOK(self._state, name)
@@ -66,24 +71,23 @@ class RModel:
         self._state = ro.r("rosetta:::load_state")(str(model_dir))
         n = _R_FIELD(self._state, "n_features")
         self.n_features = None if n is ri.NULL else int(n[0])
+        # user code is loaded once, so its optional hooks are looked up once
+        self._input_fn, self._output_fn = self._hook("input_fn"), self._hook("output_fn")
 
     def predict(self, X: Any) -> Any:
-        values, nrow = _to_r(X) if isinstance(X, np.ndarray) else (X, ri.NULL)
-        self._last = _R_PREDICT(self._state, values, nrow)
+        self._last = _R_PREDICT(self._state, _to_r(X) if isinstance(X, np.ndarray) else X)
         return _to_python(self._last)
 
     def decode(self, body: bytes, content_type: str) -> Any | None:
-        hook = self._hook("input_fn")
-        if hook is None:
+        if self._input_fn is None:
             return None
-        out = hook(ri.ByteSexpVector(body), content_type)
+        out = self._input_fn(ri.ByteSexpVector(body), content_type)
         return None if out is ri.NULL else out
 
     def encode(self, predictions: Any, accept: str) -> tuple[bytes, str] | None:
-        hook = self._hook("output_fn")
-        if hook is None:
+        if self._output_fn is None:
             return None
-        out = hook(self._last, accept)
+        out = self._output_fn(self._last, accept)
         if out is ri.NULL:
             return None
         body, ctype = out[0], out[1]

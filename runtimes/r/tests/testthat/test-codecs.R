@@ -9,12 +9,16 @@ test_that("CSV: no header, optional final newline, CRLF, BOM, blank lines", {
   expect_equal(dec("text/csv", "1,2\r\n\r\n3,4"), matrix(c(1, 3, 2, 4), 2))
   expect_equal(r("decode_csv")(c(as.raw(c(0xef, 0xbb, 0xbf)), charToRaw("1,2"))), matrix(c(1, 2), 1))
   expect_equal(dec("text/csv", "a,b\n1,2", params = list(header = "present")), matrix(c(1, 2), 1))
+  # fields are not trimmed before as.numeric() (it skips blanks itself); whitespace-only lines are blank
+  expect_equal(dec("text/csv", " 1 ,\t2\r\n  \t \r\n3, 4 \r\n"), matrix(c(1, 3, 2, 4), 2))
+  expect_equal(bad(dec("text/csv", "1,2,\n3,4,", nf = 3)), "row 1: '' is not a number")
 })
 
 test_that("CSV errors have the contract's messages", {
   expect_equal(bad(dec("text/csv", "")), "empty payload")
   expect_equal(bad(dec("text/csv", "\n\n")), "empty payload")
   expect_equal(bad(dec("text/csv", "1,2\n3,4\nabc,5")), "row 3: 'abc' is not a number")
+  expect_equal(bad(dec("text/csv", "1, x ")), "row 1: 'x' is not a number")
   expect_equal(bad(dec("text/csv", "1,2,3,4\n1,2,3")), "row 2 has 3 columns, expected 4")
   expect_equal(bad(dec("text/csv", "1,2,3", nf = 4)), "row 1 has 3 columns, expected 4")
   expect_equal(bad(dec("text/csv", "nan,1")), "row 1: non-finite value")
@@ -57,5 +61,10 @@ test_that("Accept negotiation: default, wildcards, q-values, aliases", {
   expect_equal(neg("application/json;q=0.5, text/csv", "application/json"), "text/csv")
   expect_equal(neg("text/csv;q=0, application/*", "text/csv"), "application/json")
   expect_equal(neg("application/x-jsonlines", "text/csv"), "application/jsonlines")
+  expect_equal(neg("application/jsonl", "text/csv"), "application/jsonlines")  # exact-match fast path
+  expect_equal(neg("  ", "text/csv"), "text/csv")
+  pm <- r("parse_media_type")
+  expect_equal(pm("text/csv"), list(type = "text/csv", params = list()))
+  expect_equal(pm(" Text/CSV ; header=present"), list(type = "text/csv", params = list(header = "present")))
   expect_true(is.na(neg("text/html", "text/csv")))
 })

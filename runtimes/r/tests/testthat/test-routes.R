@@ -97,6 +97,31 @@ test_that("the plumber router answers through the same table (in-process request
   expect_equal(call("DELETE", "/invocations")$status, 405L)
 })
 
+test_that("requests from httpuv: headers come from HEADERS, the body is read once", {
+  reads <- 0L
+  env <- new.env()
+  env$REQUEST_METHOD <- "POST"
+  env$PATH_INFO <- "/invocations"
+  env$HEADERS <- c("content-type" = "application/json", accept = "text/csv", "content-length" = "9")
+  env$rook.input <- list(read = function(...) { reads <<- reads + 1L; charToRaw("[1,2,3,4]") })
+  req <- r("from_plumber")(env)
+  expect_equal(req$headers[["content-type"]], "application/json")
+  expect_equal(req$headers[["accept"]], "text/csv")
+  expect_equal(rawToChar(req$body), "[1,2,3,4]")
+  expect_equal(reads, 1L)
+  expect_equal(length(r("from_plumber")(list2env(list(REQUEST_METHOD = "GET", PATH_INFO = "/ping")))$body), 0L)
+})
+
+test_that("model input: a data.frame with the feature names, one row per record", {
+  X <- r("as_model_input")(matrix(c(1, 2, 3, 4, 5, 6), nrow = 3), c("a", "b"))
+  expect_s3_class(X, "data.frame")
+  expect_equal(dim(X), c(3L, 2L))
+  expect_equal(names(X), c("a", "b"))
+  expect_equal(X$b, c(4, 5, 6))
+  expect_equal(X, data.frame(a = c(1, 2, 3), b = c(4, 5, 6)))
+  expect_equal(names(r("as_model_input")(matrix(1:4 + 0, nrow = 1))), c("V1", "V2", "V3", "V4"))
+})
+
 test_that("user input_fn / output_fn / predict_model hooks are used (after the 415/406 checks)", {
   hooked <- iris_state()
   hooked$user <- new.env()
