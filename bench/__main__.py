@@ -243,7 +243,7 @@ OTHER_PARTS: dict[str, tuple[str, list[str]]] = {
     "r": ("R runtime: plumber and rpy2 flavours vs plumber as shipped", ["runtimes/r/bench.py"]),
     "julia": ("Julia runtime vs the Python runtime", ["runtimes/julia/bench.py"]),
     "pipeline": ("Local pipeline runner vs the SDK's LocalPipelineSession",
-                 ["orchestrator/bench/local_vs_sdk.py", "--repeat", "3"]),  # one run is noisy: the median of 3
+                 ["orchestrator/bench/local_vs_sdk.py", "--repeat", "5"]),  # one run is noisy: the median of 5
 }
 
 
