@@ -78,7 +78,9 @@ end
 Classify a training failure into the contract's kinds (§3.6).
 """
 function failure_reason(e)
-    e isa InterruptException && return ("Stopped", "received SIGTERM")
+    # a SIGTERM landing while `include` loads the user's file arrives wrapped (UserCodeError of
+    # a LoadError): it is still a stop, not a user-code failure
+    root_exception(e) isa InterruptException && return ("Stopped", "received SIGTERM")
     e isa HyperparameterError && return ("HyperparameterError", e.msg)
     e isa DataError && return ("DataError", e.msg)
     if e isa UserCodeError
@@ -88,6 +90,19 @@ function failure_reason(e)
     end
     e isa OutOfMemoryError && return ("MemoryError", "out of memory")
     return ("UserCodeError", exception_line(e))
+end
+
+"The exception behind the wrappers `UserCodeError` and `LoadError` (from `include`)."
+function root_exception(e)
+    while true
+        if e isa UserCodeError
+            e = e.exception
+        elseif e isa LoadError
+            e = e.error
+        else
+            return e
+        end
+    end
 end
 
 "Write the failure file: the reason first, a blank line, then the details (T-17)."

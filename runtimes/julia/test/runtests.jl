@@ -162,6 +162,10 @@ end
         @test startswith(text, "DataError: channel 'test'")
         @test occursin("\n\ndetails", text)
         @test R.failure_reason(InterruptException()) == ("Stopped", "received SIGTERM")
+        # SIGTERM while the user's model.jl is being included (T-21 regression, seen in CI)
+        wrapped = R.UserCodeError(LoadError("/opt/program/model.jl", 15, InterruptException()), nothing)
+        @test R.failure_reason(wrapped) == ("Stopped", "received SIGTERM")
+        @test R.failure_reason(LoadError("m.jl", 1, ErrorException("bad")))[1] == "UserCodeError"
         @test R.failure_reason(R.UserCodeError(ErrorException("boom"), nothing)) == ("UserCodeError", "ErrorException: boom")
         @test R.failure_reason(R.HyperparameterError("a: b"))[1] == "HyperparameterError"
     end
