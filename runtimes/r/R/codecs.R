@@ -91,16 +91,21 @@ fields_to_matrix <- function(fields, widths, n_features = NULL) {
   matrix(values, nrow = length(widths), byrow = TRUE)
 }
 
+#' The non-blank lines of a text, LF or CRLF (B-08: blank lines are skipped).
+#' @keywords internal
+nonblank_lines <- function(text) {
+  # a fixed-string split and one vectorised blank test: a regex split and trimws() cost more
+  # than the whole parse of a small request
+  lines <- strsplit(text, "\n", fixed = TRUE)[[1]]
+  if (grepl("\r", text, fixed = TRUE)) lines <- sub("\r$", "", lines)
+  lines[grepl("[^ \t\r\n]", lines)]  # trimws()'s blanks
+}
+
 #' Headerless CSV (B-09) unless `header=present` or ROSETTA_CSV_HEADER=true; blank lines
 #' skipped, final newline optional (B-08).
 #' @keywords internal
 decode_csv <- function(body, params = list(), n_features = NULL) {
-  text <- body_text(body)
-  # fixed-string splits and one vectorised blank test: regex splits and trimws() cost more
-  # than the whole parse of a small request
-  lines <- strsplit(text, "\n", fixed = TRUE)[[1]]
-  if (grepl("\r", text, fixed = TRUE)) lines <- sub("\r$", "", lines)
-  lines <- lines[grepl("[^[:space:]]", lines)]
+  lines <- nonblank_lines(body_text(body))
   header <- identical(tolower(params$header %||% ""), "present") || tolower(Sys.getenv("ROSETTA_CSV_HEADER")) == "true"
   if (header) lines <- lines[-1]
   if (length(lines) == 0) bad_request("empty payload")
@@ -185,9 +190,7 @@ decode_json <- function(body, params = list(), n_features = NULL) {
 #' application/jsonlines: one JSON array (a row) per non-blank line.
 #' @keywords internal
 decode_jsonlines <- function(body, params = list(), n_features = NULL) {
-  text <- body_text(body)
-  lines <- strsplit(text, "\r?\n")[[1]]
-  lines <- lines[nzchar(trimws(lines))]
+  lines <- nonblank_lines(body_text(body))
   if (length(lines) == 0) bad_request("empty payload")
   rows <- lapply(seq_along(lines), function(i) {
     if (json_depth(lines[i]) > 32) bad_request(sprintf("line %d: JSON nested too deeply", i))

@@ -7,7 +7,7 @@
 #' @keywords internal
 from_plumber <- function(req) {
   headers <- if (!is.null(req$HEADERS)) as.list(req$HEADERS) else rook_headers(req)
-  body <- if (is.null(req$rook.input)) raw(0) else req$rook.input$read()
+  body <- if (!is.null(req$rook.input)) req$rook.input$read()
   list(method = req$REQUEST_METHOD, path = req$PATH_INFO, headers = headers, body = body %||% raw(0))
 }
 
