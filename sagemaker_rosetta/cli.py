@@ -8,8 +8,11 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from sagemaker_rosetta import engine, images
+from sagemaker_rosetta.dockerapi import DockerError
+from sagemaker_rosetta.registry import PushError
 
 console = Console(stderr=True)
 
@@ -36,7 +39,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     names = list(images.IMAGES) if args.names == ["all"] else args.names
     images.build(names, say)
     if args.push:
-        from rosetta_orchestrator.push import push_images
+        from sagemaker_rosetta.registry import push_images
 
         push_images([images.IMAGES[n].tag for n in names], args.push, say)
     return 0
@@ -72,8 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except engine.EngineError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+    except (engine.EngineError, DockerError, PushError, images.BuildError) as exc:
+        first, _, rest = str(exc).strip().partition("\n")
+        console.print(f"[bold red]error:[/] {escape(first or type(exc).__name__)}", soft_wrap=True)
+        if rest:  # an engine's or a build's log tail: context after the one error line
+            console.print(rest, markup=False, highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         from sagemaker_rosetta.containers import cleanup_all

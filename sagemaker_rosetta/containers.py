@@ -1,30 +1,55 @@
-"""Run SageMaker-style containers on the local engine: training jobs and serving containers.
+"""Run SageMaker-style containers on the local engine: jobs to completion, detached servers, cleanup.
 
-Shared by the tests, the conformance suite and the local pipeline runner, so every
-caller publishes ports on 127.0.0.1 only, labels its containers for cleanup and
-removes them, even on errors and Ctrl-C.
+The one place (with :mod:`~sagemaker_rosetta.networks` and :mod:`~sagemaker_rosetta.local_images`)
+that talks to the Docker engine, through the Docker SDK for Python. Shared by the tests, the
+conformance suite, the benchmarks and the local pipeline runner, so every caller publishes ports
+on 127.0.0.1 only, labels its containers for cleanup and removes them, even on errors and Ctrl-C.
+
+- :func:`run`: ``IMAGE ARGS`` to completion, stdout and stderr captured (a training job).
+- :class:`Container`: a detached container and its lifecycle (wait, logs, kill, stop, exec, remove),
+  optionally on a :class:`~sagemaker_rosetta.networks.Network` under a hostname and aliases, or in
+  another container's network namespace (``network_mode="container:NAME"``).
+- :class:`Server`: a :class:`Container` serving HTTP on a port published at ``127.0.0.1``.
+- :func:`cleanup_all`: remove what this process (or every Rosetta run) left behind.
 """
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import os
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sagemaker_rosetta.engine import docker
+import docker.errors
+
+from sagemaker_rosetta import dockerapi
+from sagemaker_rosetta.dockerapi import DockerError, NotFound
+from sagemaker_rosetta.httpclient import Response, request
+from sagemaker_rosetta.local_images import config as image_config
+from sagemaker_rosetta.mlroot import ml_root, pack_model, unpack_model
+
+if TYPE_CHECKING:
+    from sagemaker_rosetta.networks import Network
+
+__all__ = [
+    "LABEL", "RUN_ID", "Completed", "Container", "DockerError", "NotFound", "Response", "RunTimeout", "Server",
+    "cleanup_all", "container_name", "follow_logs", "image_config", "ml_root", "pack_model", "remove_labelled",
+    "run", "serving", "unpack_model",
+]
 
 LABEL = "io.rosetta.managed"
 #: this process's label value, so Ctrl-C cleans up our containers and not another run's
 RUN_ID = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 #: ``{host_path: "/opt/ml/model:ro"}``
 Volumes = Mapping[Path, str] | Mapping[str, str] | Mapping[str | Path, str]
+LogFn = Callable[[str], None]
 _counter = itertools.count()
 
 
@@ -33,102 +58,384 @@ def container_name(prefix: str) -> str:
     return f"rosetta-{safe}-{os.getpid()}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
 
 
-def _env_args(env: Mapping[str, str] | None) -> list[str]:
-    return [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
+@dataclass
+class Completed:
+    """What :func:`run` and :meth:`Container.exec` return (the fields of ``subprocess.CompletedProcess``)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    name: str = ""
 
 
-def _volume_args(volumes: Volumes | None) -> list[str]:
-    """``{host_path: "/opt/ml/model:ro"}`` → ``-v host:container[:ro]``."""
-    return [a for host, target in (volumes or {}).items() for a in ("-v", f"{Path(host).resolve()}:{target}")]
+class RunTimeout(subprocess.TimeoutExpired):
+    """:func:`run` outlived its timeout; the container was removed. A ``subprocess.TimeoutExpired``,
+    as the CLI-based ``run`` raised, so callers written for it keep working."""
 
 
-def run(
-    image: str,
-    args: Sequence[str] = (),
-    *,
-    env: Mapping[str, str] | None = None,
-    volumes: Volumes | None = None,
-    extra: Sequence[str] = (),
-    timeout: float = 600,
-    name: str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """``docker run --rm`` to completion (a training job); output captured."""
-    cname = name or container_name("job")
-    cmd = [docker(), "run", "--rm", "--name", cname, "--label", f"{LABEL}={RUN_ID}",
-           *_env_args(env), *_volume_args(volumes), *extra, image, *args]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    finally:
-        subprocess.run([docker(), "rm", "-f", cname], capture_output=True, check=False)
+# -- container specification ------------------------------------------------------------------------
+
+def _binds(volumes: Volumes | None) -> dict[str, dict[str, str]]:
+    """``{host_path: "/opt/ml/model:ro"}`` → the SDK's ``{host: {"bind": ..., "mode": ...}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for host, target in (volumes or {}).items():
+        path, _, mode = str(target).partition(":")
+        out[str(Path(host).resolve())] = {"bind": path, "mode": mode or "rw"}
+    return out
+
+
+#: ``docker run`` flags still accepted in ``extra`` (callers written for the CLI), and their keyword
+_FLAGS = {"--entrypoint": "entrypoint", "--user": "user", "-u": "user", "--label": "labels", "-l": "labels",
+          "-e": "env", "--env": "env", "--network": "network", "--hostname": "hostname", "-h": "hostname"}
+
+
+def _parse_extra(extra: Sequence[str]) -> dict[str, Any]:
+    """Translate CLI-style ``extra`` flags (``--entrypoint sh``, ``--user 1000``, ``--label k=v``, …)."""
+    out: dict[str, Any] = {"labels": {}, "env": {}}
+    items = list(extra)
+    i = 0
+    while i < len(items):
+        flag, value = items[i], None
+        if "=" in flag and flag.startswith("--"):
+            flag, value = flag.split("=", 1)
+        elif i + 1 < len(items):
+            value = items[i + 1]
+            i += 1
+        key = _FLAGS.get(flag)
+        if key is None or value is None:
+            raise ValueError(f"unsupported docker run option in extra: {items[i]!r}; use the keyword arguments")
+        if key in ("labels", "env"):
+            k, _, v = value.partition("=")
+            out[key][k] = v
+        else:
+            out[key] = value
+        i += 1
+    return out
 
 
 @dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    seconds: float
+class Container:
+    """A detached container: created and started by :meth:`start`, always labelled for cleanup.
 
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
-
-@dataclass
-class Server:
-    """A detached ``IMAGE serve`` container published on 127.0.0.1."""
+    ``network`` puts it on a user-defined network (a :class:`~sagemaker_rosetta.networks.Network`
+    or its name) where other containers reach it by ``hostname`` and ``aliases``;
+    ``network_mode="container:NAME"`` shares NAME's network namespace instead (then it publishes
+    nothing itself: NAME must publish the ports). ``publish`` lists container ports to publish
+    on ``127.0.0.1`` (a free host port each: :meth:`host_port_of`).
+    """
 
     image: str
+    args: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     volumes: Volumes = field(default_factory=dict)
-    port: int = 8080
+    name: str = field(default_factory=lambda: container_name("job"))
+    entrypoint: str | Sequence[str] | None = None
+    user: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network: Network | str | None = None
+    hostname: str | None = None
+    aliases: Sequence[str] = ()
+    network_mode: str | None = None
+    publish: Sequence[int] = ()
+    #: ``docker run`` flags from the CLI era (see :data:`_FLAGS`); prefer the keywords
     extra: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        self._streams: list[Any] = []
+        self._streams_lock = threading.Lock()
+
+    # -- start -----------------------------------------------------------------------------------
+    def _create_kwargs(self) -> dict[str, Any]:
+        flags = _parse_extra(self.extra)
+        entrypoint = flags.get("entrypoint", self.entrypoint)
+        if isinstance(entrypoint, str):
+            # `--entrypoint ""` resets the image's entrypoint (the CLI's meaning); the API wants [""]
+            entrypoint = [entrypoint]
+        kw: dict[str, Any] = {
+            "command": list(self.args), "name": self.name, "detach": True,
+            "environment": {**self.env, **flags["env"]},
+            "labels": {LABEL: RUN_ID, **self.labels, **flags["labels"]},
+            "volumes": _binds(self.volumes),
+            "entrypoint": entrypoint, "user": flags.get("user", self.user),
+        }
+        network = flags.get("network", self.network)
+        hostname = flags.get("hostname", self.hostname)
+        if self.network_mode and (network or hostname or self.publish):
+            raise ValueError("network_mode shares another container's network: no network, hostname or ports")
+        if self.network_mode:
+            kw["network_mode"] = self.network_mode
+        if network is not None:
+            net = network if isinstance(network, str) else network.name
+            kw["network"] = net
+            if self.aliases or hostname:
+                aliases = [a for a in (hostname, *self.aliases) if a]
+                kw["networking_config"] = {net: dockerapi.api().create_endpoint_config(aliases=aliases)}
+        if hostname:
+            kw["hostname"] = hostname
+        if self.publish:
+            kw["ports"] = {f"{p}/tcp": ("127.0.0.1", None) for p in self.publish}
+        return {k: v for k, v in kw.items() if v is not None}
+
+    def start(self) -> Container:
+        """Create and start; raises :class:`DockerError` (the engine's reason) and leaves nothing behind."""
+        with dockerapi.translated(f"docker run {self.image}"):
+            created = dockerapi.client().containers.create(self.image, **self._create_kwargs())
+        try:
+            with dockerapi.translated(f"docker run {self.image}"):
+                created.start()
+        except DockerError:
+            self.remove()
+            raise
+        return self
+
+    # -- state -----------------------------------------------------------------------------------
+    def inspect(self) -> dict[str, Any]:
+        """The engine's ``docker inspect`` document; raises :class:`NotFound` once removed."""
+        with dockerapi.translated(f"inspect {self.name}"):
+            return dict(dockerapi.api().inspect_container(self.name))
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            return dict(self.inspect().get("State") or {})
+        except NotFound:
+            return {}
+
+    def running(self) -> bool:
+        return bool(self._state().get("Running"))
+
+    def exit_code(self) -> int | None:
+        code = self._state().get("ExitCode")
+        return int(code) if isinstance(code, int) else None
+
+    def pid(self) -> int | None:
+        """PID 1 of the container as the host sees it (``None`` when not running)."""
+        pid = self._state().get("Pid")
+        return int(pid) if isinstance(pid, int) and pid > 0 else None
+
+    def host_port_of(self, port: int) -> int:
+        """The 127.0.0.1 port where container port ``port`` is published (the namespace owner's
+        when this container shares another's network)."""
+        owner = self.name
+        if self.network_mode and self.network_mode.startswith("container:"):
+            owner = self.network_mode.split(":", 1)[1]
+        with dockerapi.translated(f"ports of {owner}"):
+            ports = dockerapi.api().inspect_container(owner)["NetworkSettings"]["Ports"] or {}
+        for binding in ports.get(f"{port}/tcp") or []:
+            if binding.get("HostIp") == "127.0.0.1" and binding.get("HostPort"):
+                return int(binding["HostPort"])
+        raise DockerError(f"no published 127.0.0.1 port for {owner}:{port} (published: {ports})")
+
+    def ip_address(self, network: Network | str) -> str:
+        """This container's address on ``network``."""
+        net = network if isinstance(network, str) else network.name
+        return str(self.inspect()["NetworkSettings"]["Networks"][net]["IPAddress"])
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def wait_exit(self, timeout: float | None) -> int | None:
+        """Wait for the container to exit; its exit code, or None on timeout (or when it is gone)."""
+        try:
+            result = dockerapi.api().wait(self.name, timeout=timeout)
+        except (docker.errors.NotFound, docker.errors.APIError):
+            return None
+        except Exception as exc:
+            if dockerapi.is_timeout(exc):
+                return None
+            raise
+        return int(result.get("StatusCode", -1))
+
+    def kill(self, signal: str | int = "TERM") -> bool:
+        """Send ``signal`` to PID 1; False when the container is not running (or gone)."""
+        try:
+            dockerapi.api().kill(self.name, signal=signal)
+        except docker.errors.APIError:
+            return False
+        return True
+
+    def stop(self, timeout: float = 10) -> int | None:
+        """``docker stop``: SIGTERM, SIGKILL after ``timeout`` s; the exit code."""
+        try:
+            dockerapi.api().stop(self.name, timeout=int(timeout))
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise DockerError(f"stop {self.name}: {dockerapi.explain(exc)}") from exc
+        return self.exit_code()
+
+    def remove(self) -> None:
+        """Force-remove (kills a running container); never raises for a container already gone.
+        Also ends every log stream of this object (see :meth:`close_streams`)."""
+        try:
+            dockerapi.api().remove_container(self.name, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if "already in progress" not in dockerapi.explain(exc):
+                raise DockerError(f"remove {self.name}: {dockerapi.explain(exc)}") from exc
+        self.close_streams()
+
+    def exec(self, *cmd: str, user: str | None = None) -> Completed:
+        """Run ``cmd`` inside the running container (``docker exec``), output captured."""
+        api = dockerapi.api()
+        try:
+            made = api.exec_create(self.name, list(cmd), stdout=True, stderr=True, user=user or "")
+            out, err = api.exec_start(made["Id"], demux=True)
+            code = api.exec_inspect(made["Id"]).get("ExitCode")
+        except docker.errors.APIError as exc:
+            return Completed(126, "", dockerapi.explain(exc), self.name)
+        text = (out or b"").decode("utf-8", errors="replace"), (err or b"").decode("utf-8", errors="replace")
+        return Completed(int(code) if isinstance(code, int) else 126, text[0], text[1], self.name)
+
+    # -- output ----------------------------------------------------------------------------------
+    def logs(self, *, stdout: bool = True, stderr: bool = True) -> str:
+        """Everything written so far (interleaved in time when both streams); "" once removed."""
+        try:
+            data = dockerapi.api().logs(self.name, stdout=stdout, stderr=stderr)
+        except docker.errors.APIError:
+            return ""
+        return bytes(data).decode("utf-8", errors="replace")
+
+    def lines(self, *, follow: bool = True) -> Iterator[str]:
+        """Output lines (stdout and stderr) from the start, live until the container exits when
+        ``follow``; ends early when :meth:`close_streams` or :meth:`remove` is called."""
+        try:
+            stream = dockerapi.api().logs(self.name, stream=True, follow=follow)
+        except docker.errors.APIError:
+            return
+        with self._streams_lock:
+            self._streams.append(stream)
+        try:
+            yield from _split_lines(stream)
+        finally:
+            with self._streams_lock:
+                if stream in self._streams:
+                    self._streams.remove(stream)
+            _close_quietly(stream)
+
+    def follow(self, log: LogFn) -> threading.Thread:
+        """Stream output lines to ``log`` from a daemon thread, until the container exits."""
+        def pump() -> None:
+            for line in self.lines():
+                log(line)
+
+        thread = threading.Thread(target=pump, daemon=True, name=f"logs-{self.name}")
+        thread.start()
+        return thread
+
+    def close_streams(self) -> None:
+        """End the log streams being read from this object (from another thread, e.g. on Ctrl-C)."""
+        with self._streams_lock:
+            streams, self._streams = self._streams, []
+        for stream in streams:
+            _close_quietly(stream)
+
+
+def _split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    pending = b""
+    try:
+        for chunk in chunks:
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                yield line.rstrip(b"\r").decode("utf-8", errors="replace")
+    except Exception:  # the stream was closed under us (Ctrl-C, removal): keep what was read
+        pass
+    if pending:
+        yield pending.decode("utf-8", errors="replace")
+
+
+def _close_quietly(stream: Any) -> None:
+    try:
+        stream.close()
+    except Exception:  # a half-closed socket: nothing left to release
+        pass
+
+
+def follow_logs(name: str, log: LogFn) -> threading.Thread:
+    """Stream the output of the container ``name`` to ``log`` in a daemon thread."""
+    return Container("", name=name).follow(log)
+
+
+# -- run to completion ------------------------------------------------------------------------------
+
+def _start_failure_code(message: str) -> int:
+    """The exit code ``docker run`` gives when the engine cannot start the command."""
+    lowered = message.lower()
+    if "permission denied" in lowered:
+        return 126
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    return 125
+
+
+def run(image: str, args: Sequence[str] = (), *, env: Mapping[str, str] | None = None,
+        volumes: Volumes | None = None, extra: Sequence[str] = (), timeout: float = 600, name: str | None = None,
+        entrypoint: str | Sequence[str] | None = None, user: str | None = None,
+        labels: Mapping[str, str] | None = None, network: Network | str | None = None,
+        hostname: str | None = None, aliases: Sequence[str] = (), network_mode: str | None = None) -> Completed:
+    """``IMAGE ARGS`` to completion (a training job), output captured, container removed.
+
+    An image that cannot start gives ``docker run``'s codes (125, or 126/127 for the command) with
+    the engine's reason in ``stderr``; a job still running after ``timeout`` s raises :class:`RunTimeout`.
+    """
+    job = Container(image, args, env=env or {}, volumes=volumes or {}, name=name or container_name("job"),
+                    entrypoint=entrypoint, user=user, labels=labels or {}, network=network, hostname=hostname,
+                    aliases=aliases, network_mode=network_mode, extra=extra)
+    try:
+        job.start()
+    except DockerError as exc:
+        return Completed(_start_failure_code(str(exc)), "", f"docker: {exc}\n", job.name)
+    try:
+        code = job.wait_exit(timeout)
+        out, err = job.logs(stderr=False), job.logs(stdout=False)
+        if code is None:
+            raise RunTimeout([image, *args], timeout, output=out, stderr=err)
+        return Completed(code, out, err, job.name)
+    finally:
+        job.remove()
+
+
+# -- serving ----------------------------------------------------------------------------------------
+
+@dataclass
+class Server(Container):
+    """A detached ``IMAGE serve`` container whose ``port`` is published on 127.0.0.1 (``host_port``)."""
+
     args: Sequence[str] = ("serve",)
     name: str = field(default_factory=lambda: container_name("serve"))
+    port: int = 8080
     host_port: int = 0
 
     def start(self) -> Server:
-        cmd = [docker(), "run", "-d", "--name", self.name, "--label", f"{LABEL}={RUN_ID}",
-               "-p", f"127.0.0.1::{self.port}", *_env_args(self.env), *_volume_args(self.volumes),
-               *self.extra, self.image, *self.args]
-        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if res.returncode != 0:
-            raise RuntimeError(f"docker run {self.image} failed: {res.stderr.strip()}")
-        out = subprocess.run([docker(), "port", self.name, f"{self.port}/tcp"],
-                             capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("127.0.0.1:"):
-                self.host_port = int(line.rsplit(":", 1)[1])
-        if not self.host_port:
-            raise RuntimeError(f"no published port for {self.name}: {out!r}")
+        shares = bool(self.network_mode and self.network_mode.startswith("container:"))
+        if not shares and self.port not in self.publish:
+            self.publish = (self.port, *self.publish)
+        try:
+            super().start()
+            self.host_port = self.host_port_of(self.port)
+        except DockerError as exc:
+            self.remove()
+            raise RuntimeError(str(exc)) from exc
         return self
 
-    # -- HTTP -------------------------------------------------------------------------------
+    # -- HTTP -------------------------------------------------------------------------------------
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None, timeout: float = 60) -> Response:
         """One request on a fresh connection; only the headers given are sent (no default Accept)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.host_port, timeout=timeout)
-        t0 = time.perf_counter()
-        try:
-            conn.request(method, path, body=body, headers=dict(headers or {}))
-            resp = conn.getresponse()
-            data = resp.read()
-            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data,
-                            time.perf_counter() - t0)
-        finally:
-            conn.close()
+        return request(self.host_port, method, path, body, headers, timeout)
 
     def invoke(self, body: bytes, content_type: str | None = "text/csv", accept: str | None = None,
-               **kw: object) -> Response:
+               timeout: float = 60) -> Response:
         headers = {}
         if content_type is not None:
             headers["Content-Type"] = content_type
         if accept is not None:
             headers["Accept"] = accept
-        return self.request("POST", "/invocations", body, headers, **kw)  # type: ignore[arg-type]
+        return self.request("POST", "/invocations", body, headers, timeout)
 
-    def wait_ready(self, timeout: float = 120) -> float:
+    def wait_ready(self, timeout: float = 120, poll: float = 0.05) -> float:
         """Poll ``/ping`` until 200; return seconds waited. Raises with the log tail on failure."""
+        import http.client
+
         t0 = last_check = time.monotonic()
         while time.monotonic() - t0 < timeout:
             try:
@@ -136,51 +443,18 @@ class Server:
                     return time.monotonic() - t0
             except (OSError, http.client.HTTPException):
                 pass
-            if time.monotonic() - last_check > 1:  # docker inspect is slow: not on every poll
+            if time.monotonic() - last_check > 1:  # an inspect per poll would cost more than the poll
                 last_check = time.monotonic()
                 if not self.running():
                     raise RuntimeError(f"container {self.name} exited ({self.exit_code()}):\n{self.logs()[-3000:]}")
-            time.sleep(0.05)
+            time.sleep(poll)
         raise TimeoutError(f"{self.image} not ready after {timeout:.0f} s:\n{self.logs()[-3000:]}")
-
-    # -- lifecycle ----------------------------------------------------------------------------
-    def running(self) -> bool:
-        out = subprocess.run([docker(), "inspect", "-f", "{{.State.Running}}", self.name],
-                             capture_output=True, text=True, check=False).stdout.strip()
-        return out == "true"
-
-    def exit_code(self) -> int | None:
-        out = subprocess.run([docker(), "inspect", "-f", "{{.State.ExitCode}}", self.name],
-                             capture_output=True, text=True, check=False).stdout.strip()
-        return int(out) if out.lstrip("-").isdigit() else None
-
-    def logs(self) -> str:
-        res = subprocess.run([docker(), "logs", self.name], capture_output=True, text=True, check=False)
-        return res.stdout + res.stderr
-
-    def kill(self, signal: str = "TERM") -> None:
-        subprocess.run([docker(), "kill", "-s", signal, self.name], capture_output=True, check=False)
-
-    def wait_exit(self, timeout: float) -> int | None:
-        """Wait for the container to exit; its exit code, or None on timeout."""
-        try:
-            out = subprocess.run([docker(), "wait", self.name], capture_output=True, text=True,
-                                 timeout=timeout, check=False).stdout.strip()
-            return int(out) if out.lstrip("-").isdigit() else None
-        except subprocess.TimeoutExpired:
-            return None
-
-    def exec(self, *cmd: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([docker(), "exec", self.name, *cmd], capture_output=True, text=True, check=False)
-
-    def remove(self) -> None:
-        subprocess.run([docker(), "rm", "-f", self.name], capture_output=True, check=False)
 
 
 @contextmanager
-def serving(image: str, *, ready: bool = True, ready_timeout: float = 120, **kw: object) -> Iterator[Server]:
+def serving(image: str, *, ready: bool = True, ready_timeout: float = 120, **kw: Any) -> Iterator[Server]:
     """Start a serving container, optionally wait for ``/ping`` 200, always remove it."""
-    server = Server(image, **kw)  # type: ignore[arg-type]
+    server = Server(image, **kw)
     try:
         server.start()
         if ready:
@@ -190,86 +464,29 @@ def serving(image: str, *, ready: bool = True, ready_timeout: float = 120, **kw:
         server.remove()
 
 
+# -- cleanup ----------------------------------------------------------------------------------------
+
+def remove_labelled(selector: str) -> int:
+    """Force-remove every container (then network) whose labels match ``selector`` (``key`` or
+    ``key=value``), in parallel; how many containers were removed."""
+    from sagemaker_rosetta import networks
+
+    with dockerapi.translated("list containers"):
+        found = dockerapi.api().containers(all=True, quiet=True, filters={"label": selector})
+    names = [str(c["Id"]) for c in found]
+    threads = [threading.Thread(target=Container("", name=n).remove, daemon=True) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    networks.remove_labelled(selector)
+    return len(names)
+
+
 def cleanup_all(every_run: bool = False) -> None:
-    """Remove the containers this process started (e.g. after Ctrl-C); ``every_run``: all Rosetta's."""
-    selector = LABEL if every_run else f"{LABEL}={RUN_ID}"
-    ids = subprocess.run([docker(), "ps", "-aq", "--filter", f"label={selector}"],
-                         capture_output=True, text=True, check=False).stdout.split()
-    if ids:
-        subprocess.run([docker(), "rm", "-f", *ids], capture_output=True, check=False)
-
-
-def image_config(image: str) -> dict[str, object]:
-    """``docker image inspect`` Config section."""
-    import json
-
-    out = subprocess.run([docker(), "image", "inspect", image], capture_output=True, text=True, check=True).stdout
-    cfg = json.loads(out)[0]["Config"]
-    return dict(cfg)
-
-
-def ml_root(base: Path, *, hyperparameters: Mapping[str, str] | None = None,
-            channels: Mapping[str, Path | Mapping[str, str]] | None = None,
-            hosts: Sequence[str] = ("algo-1",), content_type: str | None = "text/csv") -> Path:
-    """Lay out a fake ``/opt/ml`` under ``base`` (T-01, T-04, T-05, T-07).
-
-    ``channels`` maps a channel name to a directory to copy, or to ``{filename: text}``.
-    """
-    import json
-    import shutil
-
-    cfg = base / "input" / "config"
-    cfg.mkdir(parents=True, exist_ok=True)
-    for sub in ("model", "output/data", "checkpoints"):
-        (base / sub).mkdir(parents=True, exist_ok=True)
-    (cfg / "hyperparameters.json").write_text(json.dumps(dict(hyperparameters or {})))
-    data_cfg: dict[str, dict[str, str]] = {}
-    for ch, src in (channels or {}).items():
-        dst = base / "input" / "data" / ch
-        dst.mkdir(parents=True, exist_ok=True)
-        if isinstance(src, Path):
-            for f in src.iterdir():
-                if f.is_file():
-                    shutil.copy(f, dst / f.name)
-        else:
-            for fname, text in src.items():
-                (dst / fname).write_text(text)
-        entry = {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
-                 "RecordWrapperType": "None"}
-        if content_type:
-            entry["ContentType"] = content_type
-        data_cfg[ch] = entry
-    (cfg / "inputdataconfig.json").write_text(json.dumps(data_cfg))
-    (cfg / "resourceconfig.json").write_text(json.dumps(
-        {"current_host": hosts[0], "hosts": sorted(hosts), "network_interface_name": "eth0"}))
-    # containers may run as another user: let them write outputs
-    for p in [base, *base.rglob("*")]:
-        if p.is_dir():
-            p.chmod(0o777)
-    return base
-
-
-def pack_model(model_dir: Path, tarball: Path) -> Path:
-    """``model.tar.gz`` of the model dir's *contents*, files at the archive root, as SageMaker packs it (T-14)."""
-    import tarfile
-
-    tarball.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tarball, "w:gz") as tar:
-        for p in sorted(model_dir.iterdir()):
-            tar.add(p, arcname=p.name)
-    return tarball
-
-
-def unpack_model(tarball: Path, dest: Path) -> Path:
-    """Extract ``model.tar.gz`` into a fresh model dir, as SageMaker does before ``serve`` (S-01).
-
-    Readable by any container user; callers mount it read-only (S-02).
-    """
-    import tarfile
-
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tarball) as tar:
-        tar.extractall(dest, filter="data")
-    for p in [dest, *dest.rglob("*")]:
-        p.chmod(0o755 if p.is_dir() else 0o644)
-    return dest
+    """Remove the containers and networks this process started (e.g. after Ctrl-C);
+    ``every_run``: every Rosetta run's. Never raises (it runs on the way out)."""
+    try:
+        remove_labelled(LABEL if every_run else f"{LABEL}={RUN_ID}")
+    except DockerError:
+        pass

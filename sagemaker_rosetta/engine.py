@@ -1,5 +1,7 @@
 """Find or start a Docker engine and seed the offline base images.
 
+Installing and starting the engine is done with Debian's tools and ``dockerd`` (no SDK can);
+everything else talks to the engine through :mod:`sagemaker_rosetta.dockerapi`.
 Setup must work on a fresh Debian machine as root with no container registry:
 we use a reachable daemon, else install Debian's ``docker.io`` and start ``dockerd``
 in the background (log in :data:`DOCKERD_LOG`), else stop with a clear message.
@@ -18,6 +20,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from sagemaker_rosetta import dockerapi, local_images
+from sagemaker_rosetta.dockerapi import DockerError
 
 DOCKERD_LOG = Path("/var/log/rosetta-dockerd.log")
 
@@ -41,7 +46,7 @@ def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 
 
 def docker() -> str:
-    """The docker CLI for ordinary commands."""
+    """The docker CLI: only for BuildKit builds (:func:`build_cli`); the engine API is :mod:`.dockerapi`."""
     path = shutil.which("docker") or ("/usr/bin/docker" if Path("/usr/bin/docker").exists() else None)
     if not path:
         raise EngineError("no docker CLI found: install Docker (on Debian: apt-get install docker.io)")
@@ -65,10 +70,7 @@ def build_cli() -> tuple[str, dict[str, str]]:
 
 
 def engine_ready() -> bool:
-    try:
-        return _run([docker(), "info", "--format", "{{.ServerVersion}}"], timeout=20).returncode == 0
-    except (subprocess.TimeoutExpired, EngineError):
-        return False
+    return dockerapi.ping()
 
 
 def ensure_engine(say: Say = print, timeout: float = 90.0) -> None:
@@ -116,7 +118,7 @@ def _apt_install(packages: list[str]) -> None:
 
 
 def image_exists(name: str) -> bool:
-    return _run([docker(), "image", "inspect", name]).returncode == 0
+    return local_images.exists(name)
 
 
 def debian_mirror() -> str:
@@ -136,13 +138,8 @@ def debian_mirror() -> str:
 
 def ensure_base_image(name: str, suite: str, say: Say = print) -> None:
     """Pull ``name``, or build it from Debian ``suite`` with debootstrap + docker import."""
-    if image_exists(name):
+    if image_exists(name) or local_images.pull(name):
         return
-    try:
-        if _run([docker(), "pull", name], timeout=60).returncode == 0:
-            return
-    except subprocess.TimeoutExpired:
-        pass
     if not shutil.which("debootstrap"):
         if os.geteuid() != 0 or not shutil.which("apt-get"):
             raise EngineError(f"cannot pull {name} and debootstrap is missing: install debootstrap")
@@ -155,10 +152,14 @@ def ensure_base_image(name: str, suite: str, say: Say = print) -> None:
         if res.returncode != 0:
             raise EngineError(f"debootstrap {suite} failed:\n{res.stdout[-1500:]}{res.stderr[-1500:]}")
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-        imp = _run([docker(), "import", "-", name], stdin=tar.stdout)
-        tar.wait()
-        if imp.returncode != 0:
-            raise EngineError(f"docker import {name} failed: {imp.stderr}")
+        assert tar.stdout is not None
+        try:
+            local_images.import_rootfs(tar.stdout, name)
+        except DockerError as exc:
+            raise EngineError(f"docker import {name} failed: {exc}") from exc
+        finally:
+            tar.stdout.close()
+            tar.wait()
     say(f"base image {name} ready")
 
 

@@ -1,4 +1,8 @@
-"""Build Rosetta's runtime images (``rosetta build python|r|r-rpy2|julia``).
+"""Rosetta's image names, in one table, and their builds (``rosetta build python|r|r-rpy2|julia``).
+
+:data:`IMAGES` (runtime images), :data:`EXAMPLES` (user-style example images) and
+:data:`TEST_IMAGES` (images only the tests and benchmarks build) are the only place a tag is
+spelled; code asks :func:`tag` (or the tables) instead of repeating it.
 
 Every image builds from the repository root (one ``.dockerignore``) with BuildKit, so a
 CA bundle for intercepted egress TLS reaches ``pip`` as a build secret only and never
@@ -26,6 +30,10 @@ def project_root() -> Path:
         if (parent / "runtimes").is_dir() and (parent / "pyproject.toml").is_file():
             return parent
     raise FileNotFoundError("cannot find the Rosetta checkout (a folder with runtimes/ and pyproject.toml)")
+
+
+class BuildError(RuntimeError):
+    """``docker build`` failed; the message's first line says which image, the rest is the build log's tail."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,28 @@ EXAMPLES: dict[str, ExampleSpec] = {
 }
 
 
+#: images the test suites and benchmarks build for themselves (never shipped); a ``:{variant}``
+#: placeholder is filled by :func:`tag` (``tag("conformance-fixture", variant="loopback")``)
+TEST_IMAGES: dict[str, str] = {
+    "echo": "rosetta-test/echo:latest",
+    "conformance-fixture-base": "rosetta-conformance/fixture-base:latest",
+    "conformance-fixture": "rosetta-conformance/fixture:{variant}",
+    "bench-baselines": "rosetta-bench/baselines:latest",
+}
+
+
+def tag(name: str, **fill: str) -> str:
+    """The tag of a runtime (``python``), example (``iris-r``) or test image (``echo``) by its table name."""
+    if name in IMAGES:
+        return IMAGES[name].tag
+    if name in EXAMPLES:
+        return EXAMPLES[name].tag
+    if name in TEST_IMAGES:
+        return TEST_IMAGES[name].format(**fill)
+    known = ", ".join([*IMAGES, *EXAMPLES, *TEST_IMAGES])
+    raise KeyError(f"unknown image {name!r}; known: {known}")
+
+
 def ca_bundle() -> Path | None:
     """The host's CA bundle for intercepted TLS, if the environment names one."""
     for var in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
@@ -75,7 +105,11 @@ def ca_bundle() -> Path | None:
 
 def docker_build(tag: str, dockerfile: Path, context: Path, *, build_args: Mapping[str, str] | None = None,
                  say: Say = print, quiet: bool = False) -> float:
-    """``docker build`` with BuildKit and the CA as secret ``ca``; returns seconds taken."""
+    """``docker build`` with BuildKit and the CA as secret ``ca``; returns seconds taken.
+
+    The docker CLI, not the SDK: build secrets (the CA must reach ``pip`` without landing in a
+    layer) need BuildKit's session protocol, which the CLI speaks and the SDK does not.
+    """
     cli, env = engine.build_cli()
     cmd = [cli, "build", "-f", str(dockerfile), "-t", tag, "--progress", "plain"]
     bundle = ca_bundle()
@@ -87,7 +121,7 @@ def docker_build(tag: str, dockerfile: Path, context: Path, *, build_args: Mappi
     t0 = time.monotonic()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"building {tag} failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+        raise BuildError(f"building {tag} failed (see the build log below):\n{(proc.stdout + proc.stderr)[-4000:]}")
     return time.monotonic() - t0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -25,8 +24,19 @@ from rosetta_conformance import wire
 from rosetta_conformance.manifest import Manifest
 from rosetta_conformance.outcome import Blocked, Skip
 from sagemaker_rosetta import containers
-from sagemaker_rosetta.containers import LABEL, RUN_ID, Response, Server, ml_root, pack_model, unpack_model
-from sagemaker_rosetta.engine import docker
+from sagemaker_rosetta.containers import (
+    LABEL,
+    RUN_ID,
+    Container,
+    DockerError,
+    NotFound,
+    Response,
+    RunTimeout,
+    Server,
+    ml_root,
+    pack_model,
+    unpack_model,
+)
 
 T = TypeVar("T")
 
@@ -93,8 +103,14 @@ class Harness:
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
+    def labels(self) -> dict[str, str]:
+        """Labels of every container this harness starts (:meth:`cleanup` removes them by the second)."""
+        return {LABEL: RUN_ID, "io.rosetta.conformance": self.run_id}
+
+    @property
     def label_args(self) -> list[str]:
-        return ["--label", f"{LABEL}={RUN_ID}", "--label", f"io.rosetta.conformance={self.run_id}"]
+        """The same labels as ``docker run`` flags (for ``containers.run(extra=...)``; prefer :attr:`labels`)."""
+        return [a for k, v in self.labels.items() for a in ("--label", f"{k}={v}")]
 
     def once(self, key: str, make: Callable[[], T]) -> T:
         """Create a resource once; every caller gets the value or the same exception."""
@@ -112,10 +128,10 @@ class Harness:
         return value  # type: ignore[no-any-return]
 
     def cleanup(self) -> None:
-        ids = subprocess.run([docker(), "ps", "-aq", "--filter", f"label=io.rosetta.conformance={self.run_id}"],
-                             capture_output=True, text=True, check=False).stdout.split()
-        if ids:
-            subprocess.run([docker(), "rm", "-f", *ids], capture_output=True, check=False)
+        try:
+            containers.remove_labelled(f"io.rosetta.conformance={self.run_id}")
+        except DockerError:
+            pass  # on the way out: the run label still finds them (`rosetta` cleans up on Ctrl-C)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -123,8 +139,8 @@ class Harness:
         def make() -> dict[str, Any]:
             try:
                 return containers.image_config(self.image)
-            except subprocess.CalledProcessError as exc:
-                raise Blocked("C-01", f"image {self.image!r} not found: {exc.stderr}") from exc
+            except NotFound as exc:
+                raise Blocked("C-01", f"image {self.image!r} not found: {exc}") from exc
         return self.once("config", make)
 
     # -- training ----------------------------------------------------------------------------
@@ -176,10 +192,10 @@ class Harness:
                     volumes[root / "input" / "data" / ch] = f"/opt/ml/input/data/{ch}:ro"
             t0 = time.monotonic()
             try:
-                res = containers.run(self.image, ["train"], env=tr.env, volumes=volumes, extra=self.label_args,
+                res = containers.run(self.image, ["train"], env=tr.env, volumes=volumes, labels=self.labels,
                                      timeout=tr.timeout)
                 code, out, err = res.returncode, res.stdout, res.stderr
-            except subprocess.TimeoutExpired:
+            except RunTimeout:
                 code, out, err = None, "", f"timed out after {tr.timeout:.0f} s"
             return TrainRun(name, code, out, err, root, time.monotonic() - t0)
         return self.once(f"train:{name}", make)
@@ -197,32 +213,28 @@ class Harness:
         def make() -> TrainRun:
             hps = {**tr.hyperparameters, **spec.hyperparameters}
             root = self._layout("sigterm", hyperparameters=hps, repeat=spec.repeat)
-            name = containers.container_name("conform-sigterm")
-            cmd = [docker(), "run", "-d", "--name", name, *self.label_args,
-                   *[a for k, v in tr.env.items() for a in ("-e", f"{k}={v}")],
-                   "-v", f"{root.resolve()}:/opt/ml", self.image, "train"]
-            started = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if started.returncode != 0:
-                raise Blocked("C-01", f"docker run failed: {started.stderr.strip()}")
-            server = Server(self.image, name=name)
+            job = Container(self.image, ["train"], env=tr.env, volumes={root: "/opt/ml"}, labels=self.labels,
+                            name=containers.container_name("conform-sigterm"))
+            try:
+                job.start()
+            except DockerError as exc:
+                raise Blocked("C-01", f"docker run failed: {exc}") from exc
             try:
                 time.sleep(spec.delay)
                 t0 = time.monotonic()
-                sent = subprocess.run([docker(), "kill", "-s", "TERM", name], capture_output=True, text=True,
-                                      check=False)
-                if sent.returncode != 0:
-                    code = server.wait_exit(5)
+                if not job.kill("TERM"):
+                    code = job.wait_exit(5)
                     raise Skip(f"training finished (exit {code}) before SIGTERM at {spec.delay:.1f} s; make it "
                                "run longer with [training.sigterm] hyperparameters/repeat")
-                code = server.wait_exit(spec.timeout)
+                code = job.wait_exit(spec.timeout)
                 took = time.monotonic() - t0
                 note = f"SIGTERM after {spec.delay:.1f} s; "
                 note += f"exit {code} after {took:.1f} s" if code is not None else \
                     f"still running {spec.timeout:.0f} s later"
-                logs = server.logs()
+                logs = job.logs()
                 return TrainRun("sigterm", code, logs, "", root, took, note)
             finally:
-                server.remove()
+                job.remove()
         return self.once("train:sigterm", make)
 
     # -- the model that serving checks use -----------------------------------------------------
@@ -261,7 +273,7 @@ class Harness:
         sv = self.manifest.serving
         server = Server(self.image, env={**sv.env, **(env or {})},
                         volumes={model: "/opt/ml/model:ro" if ro else "/opt/ml/model"},
-                        port=port, extra=self.label_args, name=containers.container_name(f"conform-{kind}"))
+                        port=port, labels=self.labels, name=containers.container_name(f"conform-{kind}"))
         try:
             server.start()
         except RuntimeError as exc:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sagemaker_rosetta.engine import docker
+from sagemaker_rosetta.containers import Container
 
 
 def encode_str(hps: Mapping[str, Any]) -> dict[str, str]:
@@ -81,20 +80,19 @@ def listeners(container: str) -> list[Listener] | None:
     Read from the host's ``/proc/<pid>/net/tcp{,6}`` of the container's PID 1, which needs
     nothing inside the image; fall back to ``docker exec cat`` for a remote engine.
     """
-    pid = subprocess.run([docker(), "inspect", "-f", "{{.State.Pid}}", container],
-                         capture_output=True, text=True, check=False).stdout.strip()
+    handle = Container("", name=container)
+    pid = handle.pid()
     found: list[Listener] = []
     for name, v6 in (("tcp", False), ("tcp6", True)):
         text = None
-        if pid.isdigit() and pid != "0":
+        if pid is not None:
             try:
                 with open(f"/proc/{pid}/net/{name}") as fh:
                     text = fh.read()
             except OSError:
                 text = None
         if text is None:
-            res = subprocess.run([docker(), "exec", container, "cat", f"/proc/net/{name}"],
-                                 capture_output=True, text=True, check=False)
+            res = handle.exec("cat", f"/proc/net/{name}")
             if res.returncode != 0:
                 if v6:
                     continue

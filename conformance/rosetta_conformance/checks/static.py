@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import subprocess
-import tarfile
-
 from rosetta_conformance.checks import check
 from rosetta_conformance.harness import Harness
 from rosetta_conformance.outcome import Outcome
-from sagemaker_rosetta.engine import docker
+from sagemaker_rosetta import local_images
+from sagemaker_rosetta.dockerapi import DockerError
 
 SHELLS = {"sh", "bash", "dash", "ash", "zsh", "ksh"}
 INITS = {"tini", "tini-static", "docker-init", "dumb-init"}
@@ -57,19 +54,12 @@ def bind_to_port_label(h: Harness) -> Outcome:
 def nothing_under_opt_ml(h: Harness) -> Outcome:
     """List /opt/ml in the image with ``docker cp`` (no tools needed inside the image)."""
     h.image_config()
-    name = f"rosetta-conform-c04-{h.run_id}"
-    created = subprocess.run([docker(), "create", "--name", name, *h.label_args, h.image, "serve"],
-                             capture_output=True, text=True, check=False)
-    if created.returncode != 0:
-        return Outcome(False, f"docker create failed: {created.stderr.strip()}", "docker create", "")
     try:
-        res = subprocess.run([docker(), "cp", f"{name}:/opt/ml", "-"], capture_output=True, check=False)
-        if res.returncode != 0:
-            return Outcome(True, "no /opt/ml in the image", "docker cp IMAGE:/opt/ml -", "not found")
-        with tarfile.open(fileobj=io.BytesIO(res.stdout)) as tar:
-            files = [m.name for m in tar.getmembers() if not m.isdir()]
-        ok = not files
-        return Outcome(ok, "" if ok else "files under /opt/ml are hidden by SageMaker's mounts at run time",
-                       "docker cp IMAGE:/opt/ml -", ", ".join(files[:8]) or "only empty directories")
-    finally:
-        subprocess.run([docker(), "rm", "-f", name], capture_output=True, check=False)
+        files = local_images.list_files(h.image, "/opt/ml", labels=h.labels)
+    except DockerError as exc:
+        return Outcome(False, f"docker create failed: {exc}", "docker create", "")
+    if files is None:
+        return Outcome(True, "no /opt/ml in the image", "docker cp IMAGE:/opt/ml -", "not found")
+    ok = not files
+    return Outcome(ok, "" if ok else "files under /opt/ml are hidden by SageMaker's mounts at run time",
+                   "docker cp IMAGE:/opt/ml -", ", ".join(files[:8]) or "only empty directories")

@@ -1,26 +1,27 @@
 """Run one job container with its output streamed line by line (prefixed by the caller).
 
-Containers come from :mod:`sagemaker_rosetta.containers` naming and labels, so
-``containers.cleanup_all()`` (Ctrl-C) finds them, and are removed when the job ends.
+Containers come from :mod:`sagemaker_rosetta.containers` (naming, labels, the engine API), so
+``containers.cleanup_all()`` (Ctrl-C) finds them; this module remembers which ones the run has
+live, so that Ctrl-C removes them at once and ends the log streams the step threads are reading.
 """
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from sagemaker_rosetta.containers import LABEL, RUN_ID, container_name
-from sagemaker_rosetta.engine import docker
+from sagemaker_rosetta import local_images
+from sagemaker_rosetta.containers import Container, DockerError, container_name
+from sagemaker_rosetta.containers import follow_logs as _follow_logs
 
 LogFn = Callable[[str], None]
 
 #: containers started by this process and not yet removed (for Ctrl-C)
 LIVE: set[str] = set()
-#: their `docker run` clients: killed after the removal on Ctrl-C, because a client attached to a
-#: container that `docker rm -f` removed can wait for ever, and the step thread reading it with it
-CLIENTS: dict[str, subprocess.Popen[str]] = {}
+#: the jobs whose output a step thread is reading: their streams are closed after the removal on
+#: Ctrl-C, so that no step thread waits on a stream of a container that is gone
+CLIENTS: dict[str, Container] = {}
 _live_lock = threading.Lock()
 
 
@@ -35,18 +36,25 @@ def _track(name: str, add: bool) -> None:
 
 
 def remove(name: str, timeout: float = 30) -> None:
-    try:
-        subprocess.run([docker(), "rm", "-f", name], capture_output=True, check=False, timeout=timeout)
-    except subprocess.TimeoutExpired:  # a stuck engine must not hang Ctrl-C; the label finds it later
-        pass
+    """Force-remove; a stuck engine must not hang Ctrl-C (after ``timeout`` s the label finds it later)."""
+    worker = threading.Thread(target=_remove_quietly, args=(name,), daemon=True)
+    worker.start()
+    worker.join(timeout)
     _track(name, False)
+
+
+def _remove_quietly(name: str) -> None:
+    try:
+        Container("", name=name).remove()
+    except DockerError:
+        pass
 
 
 _removals: list[threading.Thread] = []
 
 
 def remove_later(name: str) -> None:
-    """Remove a container in the background (a step need not wait for ``docker rm``);
+    """Remove a container in the background (a step need not wait for the removal);
     :func:`wait_removals` joins them before a run reports its end."""
     thread = threading.Thread(target=remove, args=(name,), daemon=True)
     thread.start()
@@ -72,74 +80,59 @@ def remove_all() -> None:
     for thread in removals:
         thread.join(40)
     with _live_lock:
-        clients = list(CLIENTS.values())
-    for proc in clients:
-        if proc.poll() is None:
-            proc.kill()
+        jobs = list(CLIENTS.values())
+    for job in jobs:
+        job.close_streams()
 
 
 def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
             env: Mapping[str, str] | None = None, volumes: Mapping[Path, str] | None = None,
             entrypoint: str | None = None, timeout: float | None = None) -> int:
-    """``docker run`` to completion, streaming output to ``log``; the exit code.
+    """Run the container to completion, streaming its output to ``log``; the exit code.
 
     On timeout the container gets SIGTERM and 120 s to stop, like StopTrainingJob (T-21).
+    A container that cannot start logs the engine's reason and gives ``docker run``'s 125.
     """
-    name = container_name(label)
-    # --rm: the engine removes the container as it exits (no extra CLI call on the happy path)
-    cmd = [docker(), "run", "--rm", "--name", name, "--label", f"{LABEL}={RUN_ID}"]
-    for k, v in (env or {}).items():
-        cmd += ["-e", f"{k}={v}"]
-    for host, target in (volumes or {}).items():
-        cmd += ["-v", f"{host.resolve()}:{target}"]
-    if entrypoint is not None:
-        cmd += ["--entrypoint", entrypoint]
-    cmd += [image, *args]
-    _track(name, True)
+    job = Container(image, args, env=dict(env or {}), volumes=dict(volumes or {}), entrypoint=entrypoint,
+                    name=container_name(label))
+    _track(job.name, True)
     timer: threading.Timer | None = None
-    finished = False
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace", bufsize=1)
+        try:
+            job.start()
+        except DockerError as exc:
+            log(f"docker: {exc}")
+            return 125
         with _live_lock:
-            CLIENTS[name] = proc
+            CLIENTS[job.name] = job
         if timeout:
-            timer = threading.Timer(timeout, lambda: subprocess.run(
-                [docker(), "stop", "-t", "120", name], capture_output=True, check=False))
+            timer = threading.Timer(timeout, _stop_quietly, args=(job,))
             timer.daemon = True
             timer.start()
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log(line.rstrip("\n"))
-        code = proc.wait()
-        finished = True
-        return code
+        for line in job.lines():
+            log(line)
+        code = job.wait_exit(None)
+        # None: removed under us (Ctrl-C); 137 is what `docker run` reported for a killed container
+        return 137 if code is None else code
     finally:
         with _live_lock:
-            CLIENTS.pop(name, None)
+            CLIENTS.pop(job.name, None)
         if timer:
             timer.cancel()
-        if finished:
-            _track(name, False)
-        else:  # interrupted or failed to start: make sure it is gone
-            remove(name)
+        remove_later(job.name)
+
+
+def _stop_quietly(job: Container) -> None:
+    try:
+        job.stop(120)
+    except DockerError:
+        pass
 
 
 def follow_logs(name: str, log: LogFn) -> threading.Thread:
-    """Stream ``docker logs -f`` of a detached container to ``log`` in a daemon thread."""
-    def pump() -> None:
-        proc = subprocess.Popen([docker(), "logs", "-f", name], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1)
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log(line.rstrip("\n"))
-        proc.wait()
-
-    thread = threading.Thread(target=pump, daemon=True, name=f"logs-{name}")
-    thread.start()
-    return thread
+    """Stream the output of a detached container to ``log`` in a daemon thread."""
+    return _follow_logs(name, log)
 
 
 def image_present(image: str) -> bool:
-    return subprocess.run([docker(), "image", "inspect", image], capture_output=True,
-                          check=False).returncode == 0
+    return local_images.exists(image)
