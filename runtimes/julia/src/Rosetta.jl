@@ -4,21 +4,24 @@
 SageMaker training and serving for plain Julia models, on the standard library only.
 A user's `model.jl` defines a type `M` and methods of [`fit`](@ref) and [`predict`](@ref)
 (optionally [`hyperparameters`](@ref), [`save`](@ref)/[`load`](@ref), [`input_fn`](@ref),
-[`output_fn`](@ref), [`checkpoint`](@ref), [`n_features`](@ref)); `train` and `serve` do
-the rest. See the README for the contract.
+[`output_fn`](@ref), [`checkpoint`](@ref), [`feature_names`](@ref), [`n_features`](@ref));
+`train` and `serve` do the rest. See the README for the contract.
 """
 module Rosetta
 
 using Dates, DelimitedFiles, Logging, Serialization, Sockets
 
-export fit, predict, hyperparameters, n_features, save, load, input_fn, output_fn, checkpoint,
+export fit, predict, hyperparameters, feature_names, n_features, save, load, input_fn, output_fn, checkpoint,
        log_metric, Table, Data, column, features, datapath, channels
 
-include("paths.jl")            # /opt/ml layout and environment variables
+include("paths.jl")            # /opt/ml layout, ServingSettings (environment read once)
+include("errors.jl")           # the runtime's exceptions and the messages users see
 include("json.jl")             # JSON reader/writer
-include("hyperparameters.jl")  # typed hyperparameters (T-01, T-02)
-include("data.jl")             # channels as tables (T-04, T-07)
-include("usercode.jl")         # the user's generic functions, finding the model type
+include("failure.jl")          # the failure file (T-17)
+include("hyperparameters.jl")  # typed hyperparameters (T-01, T-02, D4)
+include("data.jl")             # channels as tables (T-04, T-07, D4)
+include("environment.jl")      # the training toolkit's SM_* variables (E-01..E-13)
+include("user.jl")             # the user's generic functions, finding the model type
 include("codecs.jl")           # ONE codec registry (415/406/400)
 include("http.jl")             # HTTP/1.1 server
 include("routes.jl")           # ONE routing table

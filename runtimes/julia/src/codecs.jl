@@ -1,20 +1,24 @@
 # Request decoding and response encoding (contract §4): ONE registry of media types, used
 # for Content-Type checks (415), Accept negotiation (406), decoding (400) and encoding.
 
-"""
-    BadRequest(msg)
-
-A request the runtime cannot decode → HTTP 400 with `msg`.
-"""
-struct BadRequest <: Exception
-    msg::String
-end
-Base.showerror(io::IO, e::BadRequest) = print(io, e.msg)
-
 const MAX_JSON_DEPTH = 32
 
+"""
+    DecodeOptions(n_features, features, csv_header)
+
+What the decoders know besides the request, fixed when the model is loaded: the row width
+(`nothing`: any, the same in every row), the model's feature names (a CSV header row equal to
+them is a header, D1) and `ROSETTA_CSV_HEADER` (a CSV request may start with a header row).
+"""
+struct DecodeOptions
+    n_features::Union{Int,Nothing}
+    features::Union{Vector{String},Nothing}
+    csv_header::Bool
+end
+DecodeOptions() = DecodeOptions(nothing, nothing, false)
+
 struct Codec
-    decode::Function      # (body::Vector{UInt8}, n_features, params::Dict) -> Matrix{Float64}
+    decode::Function      # (body::Vector{UInt8}, opts::DecodeOptions, params::Dict) -> Matrix{Float64}
     encode::Function      # (predictions) -> Vector{UInt8}
 end
 
@@ -40,6 +44,38 @@ function media_type(header::AbstractString)
         length(kv) == 2 && (params[lowercase(strip(kv[1]))] = strip(strip(kv[2]), '"'))
     end
     return get(ALIASES, t, t), params
+end
+
+"""
+    default_accept(settings_default, content_type) -> String
+
+The response type when `Accept` is absent, empty or `*/*` (D3): SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT
+if set; else the request's type if a codec exists for it; else `application/json` (the SageMaker
+inference toolkit's default).
+"""
+default_accept(configured::AbstractString, ctype::AbstractString) =
+    !isempty(configured) ? configured : haskey(CODECS, ctype) ? ctype : "application/json"
+
+"""
+    preferred(accept, default) -> Union{String,Nothing}
+
+The first acceptable media type (highest q, ties: header order), registered or not: what the
+user's `output_fn` is asked for (D3). Absent/empty/`*/*` → `default`; `type/*` → a registered type
+as in [`negotiate`](@ref); `nothing` if everything has `q=0`.
+"""
+function preferred(accept::Union{AbstractString,Nothing}, default::AbstractString)
+    (accept === nothing || isempty(strip(accept)) || strip(accept) == "*/*") && return default
+    best, bestq = nothing, 0.0
+    for item in split(accept, ',')
+        isempty(strip(item)) && continue
+        t, params = media_type(item)
+        q = something(tryparse(Float64, get(params, "q", "1")), 0.0)
+        if q > bestq
+            cand = t == "*/*" || endswith(t, "/*") ? negotiate(item, default) : t
+            cand === nothing || ((best, bestq) = (cand, q))
+        end
+    end
+    return best
 end
 
 """
@@ -81,33 +117,74 @@ checked_utf8(body) = isvalid(String, body) ? body : throw(BadRequest("invalid UT
 
 @inline isblankbyte(c::UInt8) = c == 0x20 || c == 0x09 || c == 0x0d
 
-"Parse one CSV field (bytes `a:b` of `s`) as a finite Float64, or throw the contract's 400."
-function csv_number(s::Vector{UInt8}, a::Int, b::Int, row::Int)
+"The fix a 400 on a non-numeric first row names (D1), when no header was expected."
+const HEADER_HINT = " (a header row? send 'Content-Type: text/csv; header=present' or set ROSETTA_CSV_HEADER=true)"
+
+"Bytes `a:b` of `s` without surrounding blanks and one pair of RFC 4180 quotes."
+function trimmed_field(s::Vector{UInt8}, a::Int, b::Int)
     while a <= b && isblankbyte(s[a]); a += 1; end
     while b >= a && isblankbyte(s[b]); b -= 1; end
     if b > a && s[a] == UInt8('"') && s[b] == UInt8('"')       # RFC 4180 quoted field
         a += 1; b -= 1
     end
+    return a, b
+end
+
+"Parse one CSV field (bytes `a:b` of `s`) as a finite Float64, or throw the contract's 400."
+function csv_number(s::Vector{UInt8}, a::Int, b::Int, row::Int, hint::Bool = false)
+    a, b = trimmed_field(s, a, b)
     str = unsafe_string(pointer(s, a), max(b - a + 1, 0))
     v = tryparse(Float64, str)
-    v === nothing && throw(BadRequest("row $row: '$str' is not a number"))
+    v === nothing && throw(BadRequest(string("row ", row, ": '", str, "' is not a number", hint ? HEADER_HINT : "")))
     isfinite(v) || throw(BadRequest("row $row: non-finite value"))
     return v
 end
 
-"""
-    decode_csv(body, n_features, params) -> Matrix{Float64}
+"The fields of line `a:b` (trimmed, quotes removed)."
+function csv_fields(s::Vector{UInt8}, a::Int, b::Int)
+    out = String[]
+    f = a
+    while true
+        c = something(findnext(==(UInt8(',')), s, f), b + 1)
+        c > b && (c = b + 1)
+        x, y = trimmed_field(s, f, c - 1)
+        push!(out, unsafe_string(pointer(s, x), max(y - x + 1, 0)))
+        f = c + 1
+        c > b && break
+    end
+    return out
+end
 
-CSV without a header row (B-09) unless `header=present` or ROSETTA_CSV_HEADER=true; `\\n` or
-`\\r\\n`; blank lines skipped; final newline optional (B-08); a UTF-8 BOM skipped.
 """
-function decode_csv(body::Vector{UInt8}, nf, params)
+    is_header(s, a, b, features) -> Bool
+
+Whether the first line (bytes `a:b`) of a CSV request that may carry a header IS one (D1): its
+fields equal the model's feature names (when known), or some field is not a number.
+"""
+function is_header(s::Vector{UInt8}, a::Int, b::Int, features::Union{Vector{String},Nothing})
+    fields = csv_fields(s, a, b)
+    features !== nothing && fields == features && return true
+    return any(f -> tryparse(Float64, f) === nothing, fields)
+end
+
+"""
+    decode_csv(body, opts, params) -> Matrix{Float64}
+
+CSV records (B-08, B-09): `\\n` or `\\r\\n`, blank lines skipped, final newline optional, a UTF-8
+BOM skipped. A header row is possible only with `header=present` (or `ROSETTA_CSV_HEADER=true`
+and not `header=absent`), and then only the first line is dropped, only if it is a header
+([`is_header`](@ref)); a request that is only a header is `empty payload` (D1).
+"""
+function decode_csv(body::Vector{UInt8}, opts::DecodeOptions, params)
     checked_utf8(body)
-    skip_header = lowercase(get(params, "header", "")) == "present" || env_bool("ROSETTA_CSV_HEADER")
+    hp = lowercase(get(params, "header", ""))
+    maybe_header = hp == "present" || (opts.csv_header && hp != "absent")
+    first_line = maybe_header
     i = (length(body) >= 3 && body[1] == 0xef && body[2] == 0xbb && body[3] == 0xbf) ? 4 : 1
     n = length(body)
     vals = Float64[]
-    ncols = nf === nothing ? -1 : Int(nf)
+    nf = opts.n_features
+    ncols = nf === nothing ? -1 : nf
     row = 0
     while i <= n
         j = something(findnext(==(0x0a), body, i), n + 1)
@@ -118,17 +195,18 @@ function decode_csv(body::Vector{UInt8}, nf, params)
             isblankbyte(body[k]) || (blank = false; break)
         end
         blank && continue
-        if skip_header
-            skip_header = false
-            continue
+        if first_line
+            first_line = false
+            is_header(body, a, b, opts.features) && continue
         end
         row += 1
+        hint = row == 1 && !maybe_header
         cols = 0
         f = a
         while true
             c = something(findnext(==(UInt8(',')), body, f), b + 1)
             c > b && (c = b + 1)
-            push!(vals, csv_number(body, f, c - 1, row))
+            push!(vals, csv_number(body, f, c - 1, row, hint))
             cols += 1
             f = c + 1
             c > b && break
@@ -144,9 +222,10 @@ function decode_csv(body::Vector{UInt8}, nf, params)
 end
 
 "Rows (vectors of JSON values) → a checked Float64 matrix."
-function rows_matrix(rows::AbstractVector, nf)
+function rows_matrix(rows::AbstractVector, opts::DecodeOptions)
     isempty(rows) && throw(BadRequest("empty payload"))
-    ncols = nf === nothing ? -1 : Int(nf)
+    nf = opts.n_features
+    ncols = nf === nothing ? -1 : nf
     X = nothing
     for (r, rowv) in enumerate(rows)
         rowv isa AbstractVector || throw(BadRequest("row $r: expected an array of numbers"))
@@ -175,11 +254,11 @@ function parse_json_body(bytes, what = "invalid JSON")
 end
 
 """
-    decode_json(body, n_features, params) -> Matrix{Float64}
+    decode_json(body, opts, params) -> Matrix{Float64}
 
 `[[…], …]` (rows), `[…]` (one row) or `{"instances": [[…], …]}`; nesting ≤ 32.
 """
-function decode_json(body::Vector{UInt8}, nf, params)
+function decode_json(body::Vector{UInt8}, opts::DecodeOptions, params)
     checked_utf8(body)
     all(isblankbyte(c) || c == 0x0a for c in body) && throw(BadRequest("empty payload"))
     v = parse_json_body(body)
@@ -189,20 +268,20 @@ function decode_json(body::Vector{UInt8}, nf, params)
     end
     v isa AbstractVector || throw(BadRequest("expected an array of rows or {\"instances\": [...]}"))
     isempty(v) && throw(BadRequest("empty payload"))
-    return all(x -> x isa AbstractVector, v) ? rows_matrix(v, nf) :
+    return all(x -> x isa AbstractVector, v) ? rows_matrix(v, opts) :
            any(x -> x isa AbstractVector, v) ? throw(BadRequest("row 1: expected an array of numbers")) :
-           rows_matrix(Any[v], nf)
+           rows_matrix(Any[v], opts)
 end
 
 "`application/jsonlines`: one JSON array (a row) per non-blank line."
-function decode_jsonlines(body::Vector{UInt8}, nf, params)
+function decode_jsonlines(body::Vector{UInt8}, opts::DecodeOptions, params)
     checked_utf8(body)
     rows = Any[]
     for (k, line) in enumerate(split(String(copy(body)), '\n'))
         isempty(strip(line)) && continue
         push!(rows, parse_json_body(line, "line $k: invalid JSON"))
     end
-    return rows_matrix(rows, nf)
+    return rows_matrix(rows, opts)
 end
 
 # ---------------------------------------------------------------------------------------
@@ -213,6 +292,11 @@ records(p::AbstractMatrix) = [view(p, i, :) for i in 1:size(p, 1)]
 records(p::AbstractVector) = p
 records(p::Tuple) = collect(p)
 records(p) = throw(ArgumentError("predict returned a $(typeof(p)); expected a vector or a matrix"))
+
+"How many output records predictions hold (a matrix: its rows); `nothing` if they are not records."
+nresults(p::AbstractMatrix) = size(p, 1)
+nresults(p::Union{AbstractVector,Tuple}) = length(p)
+nresults(p) = nothing
 
 csv_cell(io::IO, x::AbstractString) = write(io, x)
 csv_cell(io::IO, x::Union{AbstractVector,Tuple}) = join(io, (sprint(csv_cell, y) for y in x), ',')

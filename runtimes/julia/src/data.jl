@@ -2,16 +2,6 @@
 # on first `data[channel]`, and never written to (they may be read-only, T-08).
 
 """
-    DataError(msg)
-
-A missing or empty channel, or a CSV file that cannot be read (failure kind `DataError`).
-"""
-struct DataError <: Exception
-    msg::String
-end
-Base.showerror(io::IO, e::DataError) = print(io, e.msg)
-
-"""
     Table(columns, rows)
 
 One channel's CSV files: `columns::Vector{String}` (the header) and `rows::Matrix{Any}`
@@ -81,36 +71,57 @@ function datapath(d::Data, ch::AbstractString)
 end
 Base.getindex(d::Data, ch::AbstractString) = get!(() -> read_channel(ch, datapath(d, ch)), d.cache, ch)
 
-"All regular files under `dir` (recursively, hidden ones skipped), sorted."
+"""
+    channel_files(dir) -> Vector{String}
+
+Every non-hidden regular file under `dir`, recursively (hidden folders skipped too), as paths
+relative to `dir`, sorted.
+"""
 function channel_files(dir::AbstractString)
     out = String[]
-    for (root, _, files) in walkdir(dir; follow_symlinks = true)
+    for (root, dirs, files) in walkdir(dir; follow_symlinks = true)
+        filter!(d -> !startswith(d, "."), dirs)          # walkdir descends into what is left
         for f in files
-            startswith(f, ".") || push!(out, joinpath(root, f))
+            startswith(f, ".") || push!(out, relpath(joinpath(root, f), dir))
         end
     end
     return sort!(out)
 end
 
-"Read every CSV file of a channel into one Table; headers must agree."
+"Whether a channel file belongs to the channel's table: its name ends in `.csv`, any case (D4)."
+is_csv(file::AbstractString) = endswith(lowercase(file), ".csv")
+
+"""
+    read_channel(ch, dir) -> Table
+
+Every `.csv` file of the channel (D4: recursively, sorted by relative path, hidden ones skipped)
+concatenated into one Table; every file must have the same header. Other files are ignored here
+(they are reachable through `datapath`).
+"""
 function read_channel(ch::AbstractString, dir::AbstractString)
-    files = filter(f -> endswith(lowercase(f), ".csv"), channel_files(dir))
-    isempty(files) && throw(DataError("channel '$ch' has no CSV files in $dir"))
+    all_files = channel_files(dir)
+    files = filter(is_csv, all_files)
+    if isempty(files)
+        found = isempty(all_files) ? "nothing" : join(all_files, ", ")
+        throw(DataError("channel '$ch' has no .csv files (found: $found)"))
+    end
     header = String[]
+    first_file = ""
     parts = Matrix{Any}[]
     for f in files
-        filesize(f) == 0 && continue
+        path = joinpath(dir, f)
+        filesize(path) == 0 && continue
         local cells, hdr
         try
-            cells, hdr = readdlm(f, ',', Any, '\n'; header = true, quotes = true)
+            cells, hdr = readdlm(path, ',', Any, '\n'; header = true, quotes = true)
         catch e
-            throw(DataError("cannot read $f: $(sprint(showerror, e))"))
+            throw(DataError("channel '$ch': cannot read $f as CSV: $(sprint(showerror, e))"))
         end
         h = String[strip(string(x)) for x in vec(hdr)]
         if isempty(header)
-            header = h
+            header, first_file = h, f
         elseif h != header
-            throw(DataError("$f: header $(join(h, ",")) differs from $(join(header, ","))"))
+            throw(DataError("channel '$ch': $f has the header $(join(h, ",")), but $first_file has $(join(header, ","))"))
         end
         push!(parts, map(x -> x isa AbstractString ? String(x) : x, cells))
     end
@@ -119,6 +130,13 @@ function read_channel(ch::AbstractString, dir::AbstractString)
     size(rows, 1) == 0 && throw(DataError("channel '$ch' has a header but no rows"))
     return Table(header, rows)
 end
+
+"""
+    tables_read(data) -> Dict{String,Table}
+
+The tables user code read (`data[channel]`) so far: what decides the request columns (D2).
+"""
+tables_read(d::Data) = d.cache
 
 """
     discover_channels() -> Data

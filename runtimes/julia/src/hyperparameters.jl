@@ -3,16 +3,6 @@
 # "true", "[1, 2]"): decode JSON if it is JSON, else keep the raw string, then coerce to the
 # type implied by the user's default (contract §3.1).
 
-"""
-    HyperparameterError(msg)
-
-A hyperparameter that cannot be decoded; `msg` names the key, the value and the expected type.
-"""
-struct HyperparameterError <: Exception
-    msg::String
-end
-Base.showerror(io::IO, e::HyperparameterError) = print(io, e.msg)
-
 "Decode one SageMaker value: JSON if it parses, else the raw string."
 function decode_value(raw)
     raw isa AbstractString || return raw            # a non-string in the file: already decoded
@@ -25,13 +15,15 @@ function decode_value(raw)
 end
 
 """
-    decode_hyperparameters(raw::AbstractDict, defaults) -> NamedTuple
+    given_hyperparameters(raw::AbstractDict, defaults) -> Dict{Symbol,Any}
 
-`defaults` is a `NamedTuple` (from `hyperparameters(M)`) whose values imply the types, or
-`nothing` (values are passed decoded but untyped). `sagemaker_*` keys are ignored; `None` /
-`null` means "use the default"; an undeclared key is an error when types are declared.
+The hyperparameters GIVEN in `raw` (hyperparameters.json), decoded and coerced to their declared
+type: `defaults` is a `NamedTuple` (from `hyperparameters(M)`) whose values imply the types, or
+`nothing` (values are passed decoded but untyped). `sagemaker_*` keys are left out; `None` /
+`null` means "not given" (the default applies); an undeclared key is an error when types are
+declared. These are what `SM_HPS` carries (D4).
 """
-function decode_hyperparameters(raw::AbstractDict, defaults::Union{NamedTuple,Nothing})
+function given_hyperparameters(raw::AbstractDict, defaults::Union{NamedTuple,Nothing})
     given = Dict{Symbol,Any}()
     for (k, v) in raw
         key = String(k)
@@ -44,6 +36,16 @@ function decode_hyperparameters(raw::AbstractDict, defaults::Union{NamedTuple,No
         (decoded === nothing || decoded == "None") && continue   # missing: the default applies
         given[Symbol(key)] = defaults === nothing ? decoded : coerce(key, v, decoded, defaults[Symbol(key)])
     end
+    return given
+end
+
+"""
+    with_defaults(given, defaults) -> NamedTuple
+
+What `fit` receives: every declared name, given values over defaults (only the given ones,
+sorted by name, when nothing is declared).
+"""
+function with_defaults(given::AbstractDict{Symbol}, defaults::Union{NamedTuple,Nothing})
     if defaults === nothing
         ks = sort!(collect(keys(given)))
         return NamedTuple{Tuple(ks)}(Tuple(given[k] for k in ks))
@@ -51,6 +53,18 @@ function decode_hyperparameters(raw::AbstractDict, defaults::Union{NamedTuple,No
     ks = keys(defaults)
     return NamedTuple{ks}(Tuple(get(given, k, defaults[k]) for k in ks))
 end
+
+"""
+    decode_hyperparameters(raw::AbstractDict, defaults) -> NamedTuple
+
+[`given_hyperparameters`](@ref) completed with the declared defaults ([`with_defaults`](@ref)).
+"""
+decode_hyperparameters(raw::AbstractDict, defaults::Union{NamedTuple,Nothing}) =
+    with_defaults(given_hyperparameters(raw, defaults), defaults)
+
+"Spellings of a boolean hyperparameter (any case), besides JSON `true`/`false` (D4)."
+const TRUE_WORDS = ("true", "1", "yes", "y", "on")
+const FALSE_WORDS = ("false", "0", "no", "n", "off")
 
 shown(raw) = raw isa AbstractString ? raw : json(raw)
 bad(key, raw, what) = throw(HyperparameterError("$key: expected $what, got '$(shown(raw))'"))
@@ -62,8 +76,8 @@ function coerce(key, raw, v, default)
         v isa Integer && v in (0, 1) && return v == 1
         if v isa AbstractString
             s = lowercase(strip(v))
-            s in ("true", "yes", "1") && return true
-            s in ("false", "no", "0") && return false
+            s in TRUE_WORDS && return true
+            s in FALSE_WORDS && return false
         end
         bad(key, raw, "a boolean")
     elseif default isa Integer

@@ -1,56 +1,87 @@
 # The routing table (contract §4, identical in all three runtimes) and its handlers.
 
 """
-    App
+    App(settings = ServingSettings(); model = nothing, ready = false, features = nothing,
+        n_features = nothing, custom_input = false, custom_output = false)
 
-Serving state: the loaded model (`nothing` while loading), whether the warm-up ran
-(`/ping` says 200 only then, S-07), the row width when known, the body limit and workers.
+Serving state: the settings (read once at start), the loaded model (`nothing` while loading),
+whether the warm-up ran (`/ping` says 200 only then, S-07), the request columns when known
+(D2), whether the user defines `input_fn` / `output_fn` (D3), and what the decoders need,
+derived once from all that.
 """
-Base.@kwdef mutable struct App
-    model::Any = nothing
-    ready::Bool = false
-    n_features::Union{Int,Nothing} = nothing
-    max_body::Int = max_payload_bytes()
-    workers::Int = server_workers()
-    custom_input::Bool = false
-    custom_output::Bool = false
+mutable struct App
+    settings::ServingSettings
+    model::Any
+    ready::Bool
+    features::Union{Vector{String},Nothing}
+    n_features::Union{Int,Nothing}
+    custom_input::Bool
+    custom_output::Bool
+    options::DecodeOptions
+end
+function App(settings::ServingSettings = ServingSettings(); model = nothing, ready::Bool = false,
+             features = nothing, n_features = nothing, custom_input::Bool = false, custom_output::Bool = false)
+    app = App(settings, model, ready, features, n_features, custom_input, custom_output, DecodeOptions())
+    return configure!(app)
+end
+
+"Derive the decoders' options from the app's settings and columns (after any change to them)."
+function configure!(app::App)
+    app.features !== nothing && (app.n_features = length(app.features))
+    app.options = DecodeOptions(app.n_features, app.features, app.settings.csv_header)
+    return app
 end
 
 ping(app::App, req::Request) = app.ready ? Response(200, "", UInt8[]) : text_error(503, "model is loading")
 
 "`/execution-parameters` (B-03): W × P capped to ≤ 100 by lowering W."
 function execution_parameters(app::App, req::Request)
-    p = batch_payload_mb()
-    w = env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", app.workers; min = 1)
+    s = app.settings
+    p = s.batch_payload_mb
+    w = s.max_concurrent_transforms
     w * p > 100 && (w = max(1, 100 ÷ p))
-    strategy = get(ENV, "SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD")
-    body = json((MaxConcurrentTransforms = w, BatchStrategy = strategy, MaxPayloadInMB = p))
+    body = json((MaxConcurrentTransforms = w, BatchStrategy = s.batch_strategy, MaxPayloadInMB = p))
     return Response(200, "application/json", body)
 end
 
-"`POST /invocations`: the contract's checks in order (413 is the HTTP layer's), then predict."
+unsupported(raw_ct) = text_error(415, "unsupported Content-Type '$raw_ct'; accepted: $ACCEPTED_LIST")
+not_acceptable(what) = text_error(406, "cannot produce '$what'; available: $ACCEPTED_LIST")
+
+"""
+`POST /invocations`: the contract's checks in order (D3): 413 (the HTTP layer's) → 415 → 406 →
+decode (400) → predict (500) → one output per record (500) → encode. With a user `input_fn`
+any Content-Type reaches it; with a user `output_fn` the preferred Accept type reaches it, and
+the 406 waits until it declined.
+"""
 function invocations(app::App, req::Request)
     model = app.model
     model === nothing && return text_error(503, "model is loading")
     raw_ct = strip(something(header(req, "content-type"), ""))
     ctype, params = media_type(isempty(raw_ct) ? "text/csv" : raw_ct)   # missing → text/csv
     known = haskey(CODECS, ctype)
-    known || app.custom_input ||
-        return text_error(415, "unsupported Content-Type '$raw_ct'; accepted: $ACCEPTED_LIST")
+    known || app.custom_input || return unsupported(raw_ct)
     accept = header(req, "accept")
-    default = get(ENV, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "")
-    default = isempty(default) ? ctype : first(media_type(default))                 # B-06
+    default = default_accept(app.settings.default_accept, ctype)      # B-06
     chosen = negotiate(accept, default)
-    if chosen === nothing || !haskey(CODECS, chosen)
-        app.custom_output || return text_error(406, "cannot produce '$(something(accept, default))'; available: $ACCEPTED_LIST")
-        chosen = something(accept, default)
+    chosen === nothing || haskey(CODECS, chosen) || (chosen = nothing)
+    wanted = app.custom_output ? preferred(accept, default) : chosen
+    asked = accept === nothing || isempty(strip(accept)) ? default : accept
+    wanted === nothing && return not_acceptable(asked)
+    X = nothing
+    if app.custom_input
+        X = try
+            call_user(input_fn, model, req.body, ctype)
+        catch e
+            e isa InterruptException && rethrow()
+            e isa BadRequest && return text_error(400, e.msg)
+            @warn "input_fn refused the payload" exception = (e isa UserCodeError ? e.exception : e)
+            return text_error(400, "cannot decode payload: $(error_message(e))")
+        end
     end
-    X = app.custom_input ? user_call_or_500(input_fn, model, req.body, ctype) : nothing
-    X isa Response && return X
     if X === nothing
-        known || return text_error(415, "unsupported Content-Type '$raw_ct'; accepted: $ACCEPTED_LIST")
+        known || return unsupported(raw_ct)
         try
-            X = CODECS[ctype].decode(req.body, app.n_features, params)
+            X = CODECS[ctype].decode(req.body, app.options, params)
         catch e
             e isa BadRequest && return text_error(400, e.msg)
             rethrow()
@@ -58,31 +89,52 @@ function invocations(app::App, req::Request)
     end
     preds = user_call_or_500(predict, model, X)
     preds isa Response && return preds
+    if X isa AbstractMatrix                  # B-08: one output record per input record
+        nout, nin = nresults(preds), size(X, 1)
+        nout === nothing && return model_error("predict returned a $(nameof(typeof(preds))); expected a vector or a matrix")
+        nout == nin || return model_error("predict returned $nout results for $nin records")
+    end
     if app.custom_output
-        out = user_call_or_500(output_fn, model, preds, chosen)
+        out = user_call_or_500(output_fn, model, preds, wanted)
         out isa Response && return out
-        out === nothing || return Response(200, String(out[2]), out[1] isa AbstractString ? Vector{UInt8}(codeunits(String(out[1]))) : Vector{UInt8}(out[1]))
+        out === nothing || return custom_response(out)
+        chosen === nothing && return not_acceptable(asked)
     end
     recs = try
         records(preds)
     catch e
-        @error "predict returned no records" exception = e
-        return text_error(500, "model error: predict returned a $(nameof(typeof(preds)))")
+        e isa ArgumentError || rethrow()
+        return model_error("predict returned a $(nameof(typeof(preds))); expected a vector or a matrix")
     end
-    nrec = X isa AbstractMatrix ? size(X, 1) : length(recs)
-    length(recs) == nrec ||
-        return text_error(500, "model error: predict returned $(length(recs)) records for $nrec rows")
     return Response(200, chosen, CODECS[chosen].encode(recs))
 end
 
-"Call user code; an exception is logged (with its backtrace) and becomes a 500 response."
+"A user `output_fn` result `(body, content_type)` as the response."
+function custom_response(out)
+    body, ctype = out
+    bytes = body isa AbstractString ? Vector{UInt8}(codeunits(String(body))) : Vector{UInt8}(body)
+    return Response(200, String(ctype), bytes)
+end
+
+"A 500 `model error: …` (logged: the operator sees it in the logs too)."
+function model_error(msg::AbstractString)
+    @error "model error: $msg"
+    return text_error(500, "model error: $msg")
+end
+
+"""
+Call user code; an exception is logged (with its backtrace) and becomes a 500 `model error:
+<message>` (D3); a `BadRequest` the user code throws is a 400 with its message.
+"""
 function user_call_or_500(f, args...)
     try
         return call_user(f, args...)
     catch e
-        e isa UserCodeError || rethrow()
-        @error "model error in $(nameof(f))" exception = (e.exception, e.backtrace)
-        return text_error(500, "model error: $(nameof(typeof(e.exception)))")
+        e isa InterruptException && rethrow()
+        e isa BadRequest && return text_error(400, e.msg)
+        inner, bt = e isa UserCodeError ? (e.exception, e.backtrace) : (e, catch_backtrace())
+        @error "model error in $(nameof(f))" exception = (inner, bt)
+        return text_error(500, "model error: $(error_message(e))")
     end
 end
 

@@ -4,8 +4,10 @@
 """
     load_model!(app)
 
-Load user code and the model from `model_dir()` (read-only is fine, S-02). Any failure
-throws: the serve entry logs it and exits non-zero (never 503 forever).
+Load user code and the model from `model_dir()` (read-only is fine, S-02), then the request
+columns (D2): the user's `feature_names(model)`, else `rosetta.json`'s `features`, else a
+width from the user's `n_features(model)` or `rosetta.json`. Any failure throws: the serve
+entry logs it and exits non-zero (never 503 forever).
 """
 function load_model!(app::App)
     dir = model_dir()
@@ -15,16 +17,19 @@ function load_model!(app::App)
     mod = load_user_code()
     M = model_type(mod)
     model = call_user(load, M, dir)
-    nf = call_user(n_features, model)
-    if nf === nothing
-        meta = read_json_file(joinpath(dir, "rosetta.json"), Dict{String,Any}())
-        nf = meta isa AbstractDict ? get(meta, "n_features", nothing) : nothing
-    end
+    meta = read_json_file(joinpath(dir, METADATA_FILE), Dict{String,Any}())
+    meta isa AbstractDict || (meta = Dict{String,Any}())
+    features = call_user(feature_names, model)
+    features === nothing && (features = get(meta, "features", nothing))
+    nf = features === nothing ? call_user(n_features, model) : length(features)
+    nf === nothing && (nf = get(meta, "n_features", nothing))
+    app.features = features isa AbstractVector ? String[string(f) for f in features] : nothing
     app.n_features = nf isa Integer ? Int(nf) : nothing
-    app.custom_input = any(m -> m.module !== Rosetta, methods(input_fn, (M, Any, Any)))
-    app.custom_output = any(m -> m.module !== Rosetta, methods(output_fn, (M, Any, Any)))
+    app.custom_input = defines(input_fn, (M, Any, Any))
+    app.custom_output = defines(output_fn, (M, Any, Any))
+    configure!(app)
     app.model = model
-    @info "model loaded" type = M n_features = app.n_features
+    @info "model loaded" type = M features = app.features n_features = app.n_features
     return app
 end
 
@@ -89,7 +94,7 @@ function warm_up(app::App, port::Integer)
 end
 
 """
-    keep_memory(limit_mb = gc_every_mb(); every = 0.5)
+    keep_memory(limit_mb; every = 0.5)
 
 Collect garbage (`GC.gc(false)`, the young generation) whenever `limit_mb` MiB were allocated since
 the last collection, checked every `every` s. Julia's own collector lets its interval grow towards
@@ -97,7 +102,7 @@ the last collection, checked every `every` s. Julia's own collector lets its int
 of garbage (PSS) where 300-450 MB is live: measured with `bench/reliability.py`'s payloads.
 `ROSETTA_GC_MB=0` leaves it all to Julia.
 """
-function keep_memory(limit_mb::Integer = gc_every_mb(); every::Real = 0.5)
+function keep_memory(limit_mb::Integer; every::Real = 0.5)
     limit_mb > 0 || return nothing
     limit = Int64(limit_mb) * 1024 * 1024
     last = allocated_bytes()
@@ -115,14 +120,15 @@ end
 allocated_bytes() = (b = Ref{Int64}(0); Base.gc_bytes(b); b[])
 
 """
-    serve(; port = bind_port(), host = IPv4(0)) -> exit code
+    serve(settings = ServingSettings(); host = IPv4(0)) -> exit code
 
-Run the server until a shutdown is requested (SIGTERM), then drain (S-13).
+Run the server until a shutdown is requested (SIGTERM), then drain (S-13). The settings are
+read from the environment once, here.
 """
-function serve(; port::Integer = bind_port(), host = IPv4(0))
-    app = App()
-    server = start_server(req -> route(app, req); host = host, port = port,
-                          limits = Limits(max_body = app.max_body), threaded = Threads.nthreads() > 1)
+function serve(settings::ServingSettings = ServingSettings(); host = IPv4(0))
+    app = App(settings)
+    server = start_server(req -> route(app, req); host = host, port = settings.port,
+                          limits = Limits(max_body = max_body_bytes(settings)), threaded = Threads.nthreads() > 1)
     watch_control(server)                    # SIGTERM arrives as "stop" on stdin (entrypoint)
     @info "listening on $(host):$(server.port) with $(Threads.nthreads()) thread(s)"
     try
@@ -133,7 +139,7 @@ function serve(; port::Integer = bind_port(), host = IPv4(0))
         warm_up(app, server.port)
         @info "model loaded and warmed up" seconds = round(time() - t0; digits = 2)
         app.ready = true
-        keep_memory()
+        keep_memory(settings.gc_mb)
         @info "ready"
         wait_for_shutdown(server)
     catch e

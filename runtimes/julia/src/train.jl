@@ -15,124 +15,76 @@ function raw_hyperparameters()
     return raw
 end
 
-"The environment the SageMaker training toolkit sets for user code (E-01..E-11)."
-function set_toolkit_env!(data::Data, raw_hps::AbstractDict, hps::NamedTuple)
-    resource = read_json_file(config_file("resourceconfig.json"), Dict{String,Any}())   # T-05
-    dataconf = read_json_file(config_file("inputdataconfig.json"), Dict{String,Any}())
-    hosts = get(resource, "hosts", Any[])
-    decoded = Dict{String,Any}(String(k) => decode_value(v) for (k, v) in raw_hps)
-    ENV["SM_MODEL_DIR"] = model_dir()
-    ENV["SM_CHANNELS"] = json(channels(data))
-    for ch in channels(data)
-        ENV["SM_CHANNEL_" * uppercase(ch)] = datapath(data, ch)
-    end
-    ENV["SM_HPS"] = json(decoded)
-    for (k, v) in decoded
-        ENV["SM_HP_" * uppercase(k)] = v isa AbstractString ? v : json(v)
-    end
-    ENV["SM_OUTPUT_DATA_DIR"] = output_data_dir()
-    ENV["SM_OUTPUT_DIR"] = output_dir()
-    ENV["SM_INPUT_DIR"] = input_dir()
-    ENV["SM_INPUT_CONFIG_DIR"] = config_dir()
-    ENV["SM_NUM_CPUS"] = string(Sys.CPU_THREADS)
-    ENV["SM_NUM_GPUS"] = "0"
-    ENV["SM_HOSTS"] = json(hosts)
-    ENV["SM_CURRENT_HOST"] = string(get(resource, "current_host", ""))
-    ENV["SM_NETWORK_INTERFACE_NAME"] = string(get(resource, "network_interface_name", "eth0"))
-    ENV["SM_RESOURCE_CONFIG"] = json(resource)
-    ENV["SM_INPUT_DATA_CONFIG"] = json(dataconf)
-    return nothing
-end
-
 # The model type, once known: the SIGTERM path calls its checkpoint hook (T-13, T-21).
 const TRAINING_TYPE = Ref{Any}(nothing)
 
 """
     train() -> model
 
-One training run; throws on failure (see [`train_main`](@ref) for the failure file).
+One training run; throws on failure (see [`run_training`](@ref) for the failure file).
 """
 function train()
+    TRAINING_TYPE[] = nothing
     raw = raw_hyperparameters()
     mod = load_user_code()
     M = model_type(mod)
     TRAINING_TYPE[] = M
-    hps = decode_hyperparameters(raw, call_user(hyperparameters, M))
+    defaults = call_user(hyperparameters, M)
+    given = given_hyperparameters(raw, defaults)
+    hps = with_defaults(given, defaults)
     data = discover_channels()
-    set_toolkit_env!(data, raw, hps)
+    resource = read_json_file(config_file("resourceconfig.json"), Dict{String,Any}())   # T-05
+    dataconf = read_json_file(config_file("inputdataconfig.json"), Dict{String,Any}())
+    set_toolkit_env!(toolkit_env(data, Dict(string(k) => v for (k, v) in given), resource, dataconf))
     @info "training $M" hyperparameters = hps channels = channels(data)
     model = call_user(fit, M, data, hps)
     model isa M || throw(UserCodeError(ErrorException("fit returned a $(typeof(model)), expected a $M"), nothing))
     dir = model_dir()
     mkpath(dir)
     call_user(save, model, dir)
-    nf = call_user(n_features, model)
-    meta = (runtime = "julia", n_features = nf, created = string(Dates.now(Dates.UTC), "Z"))
-    write(joinpath(dir, "rosetta.json"), json(meta))
+    write(joinpath(dir, METADATA_FILE), json(model_metadata(model, data, hps)))
     return model
 end
 
 """
-    failure_reason(e) -> (kind, message)
+    model_metadata(model, data, hyperparameters) -> NamedTuple
 
-Classify a training failure into the contract's kinds (§3.6).
+`rosetta.json` (D2): the request columns are the user's `feature_names(model)` if defined; else
+the columns of the table user code read (`train`, or the only one read) minus the `target`
+hyperparameter's column, when `target` names one of them; else unknown (`null`), with the
+user's `n_features(model)` as the width if defined.
 """
-function failure_reason(e)
-    # a SIGTERM landing while `include` loads the user's file arrives wrapped (UserCodeError of
-    # a LoadError): it is still a stop, not a user-code failure
-    root_exception(e) isa InterruptException && return ("Stopped", "received SIGTERM")
-    e isa HyperparameterError && return ("HyperparameterError", e.msg)
-    e isa DataError && return ("DataError", e.msg)
-    if e isa UserCodeError
-        inner = e.exception
-        inner isa OutOfMemoryError && return ("MemoryError", "out of memory")
-        return ("UserCodeError", exception_line(inner))
-    end
-    e isa OutOfMemoryError && return ("MemoryError", "out of memory")
-    return ("UserCodeError", exception_line(e))
-end
-
-"The exception behind the wrappers `UserCodeError` and `LoadError` (from `include`)."
-function root_exception(e)
-    while true
-        if e isa UserCodeError
-            e = e.exception
-        elseif e isa LoadError
-            e = e.error
-        else
-            return e
+function model_metadata(model, data::Data, hps::NamedTuple)
+    features = call_user(feature_names, model)
+    if features === nothing
+        read = tables_read(data)
+        table = haskey(read, "train") ? read["train"] : length(read) == 1 ? first(values(read)) : nothing
+        target = get(hps, :target, nothing)
+        if table !== nothing && target isa Union{AbstractString,Symbol} && String(target) in table.columns
+            features = filter(!=(String(target)), table.columns)
         end
     end
+    features = features === nothing ? nothing : String[string(f) for f in features]
+    nf = features === nothing ? call_user(n_features, model) : length(features)
+    return (runtime = "julia", features = features, n_features = nf isa Integer ? Int(nf) : nothing,
+            created = string(Dates.format(Dates.now(Dates.UTC), "yyyy-mm-ddTHH:MM:SS"), "Z"))
 end
 
-"Write the failure file: the reason first, a blank line, then the details (T-17)."
-function write_failure(reason::AbstractString, details::AbstractString)
+"""
+    run_training() -> exit code
+
+One training run with the contract's outcome: 0; 1 with the failure file (reason first, T-17);
+143 when stopped by SIGTERM (T-21, after the user's `checkpoint` hook).
+"""
+function run_training()
     try
-        mkpath(output_dir())
-        write(failure_file(), string(reason, "\n\n", details, "\n"))
-    catch e
-        @error "cannot write the failure file" exception = e
-    end
-    println(stderr, reason)
-    flush(stderr)
-end
-
-"Entry point of `train`: exit 0, 1 on failure, 143 when stopped by SIGTERM (T-16, T-17, T-21)."
-function train_main()
-    Base.exit_on_sigint(false)               # the entrypoint forwards SIGTERM as SIGINT
-    # tell the entrypoint SIGINT is now safe to send: one sent earlier (a stop in the first
-    # seconds, while julia starts) would be lost or fatal, so the entrypoint holds it until now
-    ready = get(ENV, "ROSETTA_SIGINT_READY", "")
-    isempty(ready) || touch(ready)
-    configure_logging()
-    code = try
         train()
         @info "training complete"
-        0
+        return 0
     catch e
         bt = catch_backtrace()
         acknowledge_interrupt()
-        disable_sigint() do                  # a repeated SIGINT must not cut the stop path short
+        return disable_sigint() do           # a repeated SIGINT must not cut the stop path short
             kind, msg = failure_reason(e)
             if kind == "Stopped"
                 M = TRAINING_TYPE[]
@@ -146,10 +98,21 @@ function train_main()
             end
             inner = e isa UserCodeError ? e.exception : e
             ibt = e isa UserCodeError && e.backtrace !== nothing ? e.backtrace : bt
-            write_failure("$kind: $msg", sprint(showerror, inner, ibt))
+            write_failure(reason_line(kind, msg), sprint(showerror, inner, ibt))
             kind == "Stopped" ? 143 : 1
         end
     end
+end
+
+"Entry point of `train`: exit 0, 1 on failure, 143 when stopped by SIGTERM (T-16, T-17, T-21)."
+function train_main()
+    Base.exit_on_sigint(false)               # the entrypoint forwards SIGTERM as SIGINT
+    # tell the entrypoint SIGINT is now safe to send: one sent earlier (a stop in the first
+    # seconds, while julia starts) would be lost or fatal, so the entrypoint holds it until now
+    ready = get(ENV, "ROSETTA_SIGINT_READY", "")
+    isempty(ready) || touch(ready)
+    configure_logging()
+    code = run_training()
     flush(stdout)
     exit(code)
 end

@@ -26,9 +26,19 @@ type is the declared type. Without a method, values are passed decoded but untyp
 hyperparameters(::Type) = nothing
 
 """
+    feature_names(model) -> Union{Vector{String},Nothing}
+
+The columns a request row carries, in order (D2). Without a method, they are the training
+table's columns minus the `target` hyperparameter's column (written to `rosetta.json` at the
+end of training); define it when the model uses other columns (a subset, derived features).
+"""
+feature_names(model) = nothing
+
+"""
     n_features(model) -> Union{Int,Nothing}
 
-How many columns a request row must have (checked on every request); `nothing` if unknown.
+How many columns a request row must have when the feature names are unknown (D2);
+`nothing` if unknown.
 """
 n_features(model) = nothing
 
@@ -51,17 +61,6 @@ function load(::Type{M}, dir::AbstractString) where {M}
     m isa M || throw(ModelError("corrupt model file $f: it holds a $(typeof(m)), expected $M"))
     return m
 end
-
-"""
-    ModelError(msg)
-
-The model directory cannot be read (missing or corrupt model file): serving exits non-zero
-with `msg`, without a backtrace (S-02).
-"""
-struct ModelError <: Exception
-    msg::String
-end
-Base.showerror(io::IO, e::ModelError) = print(io, e.msg)
 
 """
     check_model_file(f)
@@ -121,34 +120,24 @@ end
 # ---------------------------------------------------------------------------------------
 
 """
-    UserCodeError(exception, backtrace)
+    defines(f, argtypes) -> Bool
 
-An exception raised by user code (failure kind `UserCodeError`; HTTP 500 when serving).
+Whether user code (not Rosetta's default) has a method of `f` for these argument types, e.g.
+`defines(input_fn, (M, Any, Any))`.
 """
-struct UserCodeError <: Exception
-    exception::Any
-    backtrace::Any
-end
-Base.showerror(io::IO, e::UserCodeError) = print(io, exception_line(e.exception))
-
-"`TypeName: first line of the message`, as the failure file's first line quotes it."
-function exception_line(e)
-    msg = first(split(sprint(showerror, e), '\n'))
-    name = string(nameof(typeof(e)))
-    return startswith(msg, name) ? msg : "$name: $msg"
-end
+defines(f, argtypes::Tuple) = any(m -> m.module !== Rosetta, methods(f, argtypes))
 
 """
     call_user(f, args...)
 
 Call a user function at the latest world age; exceptions other than the runtime's own
-(`DataError`, `HyperparameterError`, `ModelError`, `InterruptException`) become a `UserCodeError`.
+([`RuntimeErrors`](@ref), `InterruptException`) become a `UserCodeError`.
 """
 function call_user(f, args...)
     try
         return Base.invokelatest(f, args...)
     catch e
-        e isa Union{DataError,HyperparameterError,ModelError,InterruptException,UserCodeError} && rethrow()
+        e isa Union{RuntimeErrors,InterruptException} && rethrow()
         throw(UserCodeError(e, catch_backtrace()))
     end
 end
@@ -164,7 +153,7 @@ function load_user_code(path::AbstractString = program_path())
     isfile(path) || throw(UserCodeError(ErrorException("no user code at $path (set ROSETTA_CODE_DIR / ROSETTA_PROGRAM)"), nothing))
     mod = Core.eval(Main, :(module RosettaUser end))
     Core.eval(mod, :(using Rosetta))
-    Core.eval(mod, :(import Rosetta: fit, predict, hyperparameters, n_features, save, load,
+    Core.eval(mod, :(import Rosetta: fit, predict, hyperparameters, feature_names, n_features, save, load,
                      input_fn, output_fn, checkpoint))
     try
         Base.include(mod, path)

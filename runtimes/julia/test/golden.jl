@@ -1,0 +1,274 @@
+# The golden cases (conformance/golden/README.md) run against this runtime in-process: every
+# training case through `run_training` on a temporary /opt/ml, every serving case through
+# `route` with a `ServingSettings` built from the case's env. A case listed in
+# conformance/golden/expected-differences/julia.json is an expected failure (`@test_broken`,
+# so it turns into an error the day it passes); every listed case needs a reason.
+#
+# Where the cases are: ROSETTA_GOLDEN_DIR, else ../../../conformance/golden from this file (a
+# checkout), else /rosetta-golden (the image test mounts conformance/golden there).
+using Test, Logging, Base64
+using Rosetta
+const RG = Rosetta
+
+function golden_dir()
+    for d in (get(ENV, "ROSETTA_GOLDEN_DIR", ""), joinpath(@__DIR__, "..", "..", "..", "conformance", "golden"),
+              "/rosetta-golden")
+        !isempty(d) && isfile(joinpath(d, "README.md")) && return normpath(d)
+    end
+    return nothing
+end
+
+read_golden(path) = RG.parse_json(read(path, String); maxdepth = 1000)
+
+# ---------------------------------------------------------------------------------------
+# Comparison: numbers numerically (relative tolerance 1e-9), everything else exactly.
+
+isnum(x) = x isa Real && !(x isa Bool)
+function same(a, b)
+    isnum(a) && isnum(b) && return isapprox(Float64(a), Float64(b); rtol = 1e-9, atol = 0.0)
+    if a isa AbstractVector && b isa AbstractVector
+        return length(a) == length(b) && all(same(x, y) for (x, y) in zip(a, b))
+    elseif a isa AbstractDict && b isa AbstractDict
+        return Set(keys(a)) == Set(keys(b)) && all(same(a[k], b[k]) for k in keys(a))
+    end
+    return typeof(a) == typeof(b) && a == b || (a isa AbstractString && b isa AbstractString && a == b)
+end
+show_value(x) = RG.json(x)
+
+"The fields of a CSV output line: numbers where they parse, else the text."
+csv_value(s) = (v = tryparse(Float64, strip(s)); v === nothing ? String(s) : v)
+as_record(x) = x isa AbstractVector ? x : Any[x]
+
+"""
+    output_records(media, body) -> Vector
+
+The records of a response body (README: CSV one per line, fields split on `,`; JSON
+`{"predictions": [...]}`; JSON Lines one value per line); a scalar record as a 1-element list.
+"""
+function output_records(media::AbstractString, body::AbstractString)
+    if media == "text/csv"
+        return [Any[csv_value(f) for f in split(l, ',')] for l in split(body, '\n') if !isempty(strip(l))]
+    elseif media == "application/json"
+        v = RG.parse_json(body; maxdepth = 1000)
+        return [as_record(x) for x in v["predictions"]]
+    elseif media == "application/jsonlines"
+        return [as_record(RG.parse_json(l; maxdepth = 1000)) for l in split(body, '\n') if !isempty(strip(l))]
+    end
+    error("no records in a '$media' response")
+end
+
+# ---------------------------------------------------------------------------------------
+# Training a fixture on a temporary /opt/ml
+
+"Write `text` (a string, or a JSON value written as JSON) to `path`."
+write_text(path, text) = (mkpath(dirname(path)); write(path, text isa AbstractString ? text : RG.json(text)))
+
+"""
+    train_fixture(models, spec) -> (root, exit code)
+
+`spec`: `program`, `hyperparameters`, `channels`, optional `inputdataconfig` / `resourceconfig`
+(the README's training-case fields). Runs `run_training` with logging off.
+"""
+function train_fixture(models::AbstractString, spec::AbstractDict)
+    root = mktempdir()
+    cfg = joinpath(root, "input", "config")
+    mkpath(cfg)
+    write_text(joinpath(cfg, "hyperparameters.json"), get(spec, "hyperparameters", Dict{String,Any}()))
+    chans = get(spec, "channels", Dict{String,Any}())
+    for (ch, files) in chans
+        dir = joinpath(root, "input", "data", ch)
+        mkpath(dir)
+        for (rel, text) in files
+            text isa AbstractDict && haskey(text, "b64") ? write_text(joinpath(dir, rel), String(base64decode(text["b64"]))) :
+                                                             write_text(joinpath(dir, rel), text)
+        end
+    end
+    default_config = Dict{String,Any}(ch => Dict{String,Any}("ContentType" => "text/csv", "TrainingInputMode" => "File",
+                                                              "S3DistributionType" => "FullyReplicated",
+                                                              "RecordWrapperType" => "None") for ch in keys(chans))
+    write_text(joinpath(cfg, "inputdataconfig.json"), get(spec, "inputdataconfig", default_config))
+    haskey(spec, "resourceconfig") && write_text(joinpath(cfg, "resourceconfig.json"), spec["resourceconfig"])
+    code = with_fixture_env(root, models, spec["program"]) do
+        with_logger(RG.run_training, NullLogger())   # the failure reason still echoes on stderr
+    end
+    return root, code
+end
+
+with_fixture_env(f, root, models, program) =
+    withenv(f, "ROSETTA_ML_ROOT" => root, "ROSETTA_CODE_DIR" => joinpath(models, program),
+            "ROSETTA_PROGRAM" => "model.jl", "SAGEMAKER_PROGRAM" => nothing, "ROSETTA_MODEL_DIR" => nothing)
+
+first_line(path) = isfile(path) ? String(first(split(read(path, String), '\n'))) : nothing
+full_match(pattern, s) = s !== nothing && occursin(Regex("^(?:" * pattern * ")\\z"), s)
+
+"The mismatches of one training case (empty: it passes)."
+function run_training_case(models, case)
+    expect = case["expect"]
+    root, code = train_fixture(models, case)
+    out = String[]
+    haskey(expect, "exit") && code != expect["exit"] && push!(out, "exit $code, expected $(expect["exit"])")
+    failure = first_line(joinpath(root, "output", "failure"))
+    haskey(expect, "failure") && failure != expect["failure"] &&
+        push!(out, "failure $(repr(failure)), expected $(repr(expect["failure"]))")
+    haskey(expect, "failure_pattern") && !full_match(expect["failure_pattern"], failure) &&
+        push!(out, "failure $(repr(failure)) does not match /$(expect["failure_pattern"])/")
+    for (key, file) in (("seen", joinpath(root, "output", "data", "seen.json")),
+                        ("rosetta_json", joinpath(root, "model", "rosetta.json")))
+        haskey(expect, key) || continue
+        if !isfile(file)
+            push!(out, "no $(basename(file)) (exit $code, failure $(repr(failure)))")
+            continue
+        end
+        got = read_golden(file)
+        for (k, v) in expect[key]
+            haskey(got, k) || (push!(out, "$key.$k missing"); continue)
+            same(got[k], v) || push!(out, "$key.$k = $(show_value(got[k])), expected $(show_value(v))")
+        end
+    end
+    for p in get(expect, "files", Any[])
+        ispath(joinpath(root, p)) || push!(out, "no /opt/ml/$p")
+    end
+    return out
+end
+
+# ---------------------------------------------------------------------------------------
+# Serving
+
+"""
+    serving_app(models, setup) -> App or a String (why the setup could not be served)
+
+Train the setup, then load it as `serve` would (user code, model, columns, hooks).
+"""
+function serving_app(models, setup)
+    root, code = train_fixture(models, setup)
+    code == 0 || return "setup training failed (exit $code): $(first_line(joinpath(root, "output", "failure")))"
+    app = RG.App(RG.ServingSettings(Dict{String,String}()))
+    with_fixture_env(root, models, setup["program"]) do
+        with_logger(NullLogger()) do
+            RG.load_model!(app)
+        end
+    end
+    return app
+end
+
+"The case's request as the HTTP layer hands it to `route` (header names lower-cased)."
+function golden_request(r::AbstractDict)
+    target = get(r, "path", "/invocations")
+    q = findfirst(==('?'), target)
+    path = q === nothing ? target : target[1:q-1]
+    headers = Pair{String,String}[lowercase(k) => string(v) for (k, v) in get(r, "headers", Dict{String,Any}())]
+    body = haskey(r, "body_b64") ? base64decode(r["body_b64"]) : Vector{UInt8}(codeunits(get(r, "body", "")))
+    return RG.Request(get(r, "method", "GET"), target, path, "HTTP/1.1", headers, body, true)
+end
+
+media_of(ct) = lowercase(strip(first(split(ct, ';'))))
+normalized(ct) = replace(lowercase(ct), " " => "")
+
+"The mismatches of one serving case against a loaded app (empty: it passes)."
+function run_serving_case(loaded::RG.App, case)
+    env = Dict{String,String}(string(k) => string(v) for (k, v) in something(get(case, "env", nothing), Dict{String,Any}()))
+    settings = RG.ServingSettings(env)
+    app = RG.App(settings; model = loaded.model, ready = true, features = loaded.features,
+                 n_features = loaded.n_features, custom_input = loaded.custom_input,
+                 custom_output = loaded.custom_output)
+    req = golden_request(case["request"])
+    resp = if length(req.body) > RG.max_body_bytes(settings)          # the HTTP layer's 413 (S-12)
+        RG.text_error(413, RG.too_large(length(req.body), RG.max_body_bytes(settings)))
+    else
+        with_logger(NullLogger()) do
+            RG.route(app, req)
+        end
+    end
+    body = req.method == "HEAD" ? "" : String(copy(resp.body))
+    expect = case["expect"]
+    out = String[]
+    got = "$(resp.status) $(repr(first(split(body, '\n'))))"
+    haskey(expect, "status") && resp.status != expect["status"] &&
+        push!(out, "status $(resp.status), expected $(expect["status"]) (body $(repr(body)))")
+    if haskey(expect, "message")
+        body == expect["message"] * "\n" || push!(out, "body $(repr(body)), expected $(repr(expect["message"] * "\n"))")
+        normalized(resp.content_type) == "text/plain;charset=utf-8" ||
+            push!(out, "content type $(repr(resp.content_type)) for a message")
+    end
+    if haskey(expect, "message_pattern")
+        line = String(first(split(body, '\n')))
+        full_match(expect["message_pattern"], line) || push!(out, "message $(repr(line)) does not match /$(expect["message_pattern"])/")
+    end
+    haskey(expect, "content_type") && media_of(resp.content_type) != media_of(expect["content_type"]) &&
+        push!(out, "content type $(repr(resp.content_type)), expected $(repr(expect["content_type"])) ($got)")
+    if haskey(expect, "headers")
+        have = Dict{String,String}(lowercase(k) => v for (k, v) in resp.headers)
+        isempty(resp.content_type) || (have["content-type"] = resp.content_type)
+        have["content-length"] = string(length(resp.body))
+        for (k, v) in expect["headers"]
+            get(have, lowercase(k), nothing) == string(v) ||
+                push!(out, "header $k: $(repr(get(have, lowercase(k), nothing))), expected $(repr(v))")
+        end
+    end
+    haskey(expect, "body") && body != expect["body"] && push!(out, "body $(repr(body)), expected $(repr(expect["body"]))")
+    if haskey(expect, "records")
+        recs = try
+            output_records(media_of(resp.content_type), body)
+        catch e
+            push!(out, "cannot read records ($got): $(sprint(showerror, e))")
+            nothing
+        end
+        want = [as_record(r) for r in expect["records"]]
+        recs === nothing || same(recs, want) || push!(out, "records $(show_value(recs)), expected $(show_value(want))")
+    end
+    return out
+end
+
+# ---------------------------------------------------------------------------------------
+
+const GOLDEN = golden_dir()
+
+@testset "golden" begin
+    if GOLDEN === nothing
+        @error "golden cases not found: set ROSETTA_GOLDEN_DIR, run from a checkout, or mount conformance/golden at /rosetta-golden"
+        @test GOLDEN !== nothing
+    else
+        models = joinpath(GOLDEN, "models", "julia")
+        diffs_file = joinpath(GOLDEN, "expected-differences", "julia.json")
+        expected = isfile(diffs_file) ? read_golden(diffs_file) : Dict{String,Any}()
+        files = Dict(name => joinpath(GOLDEN, name * ".json") for name in ("serving", "training"))
+        suites = Dict(name => (isfile(f) ? get(read_golden(f), "cases", Any[]) : nothing) for (name, f) in files)
+        ids = Set{String}()
+        for (name, cases) in suites
+            @test cases !== nothing          # conformance/golden/<name>.json exists
+            cases === nothing || union!(ids, String(c["id"]) for c in cases)
+        end
+        @testset "expected differences have reasons and name cases" begin
+            for (id, reason) in expected
+                @test reason isa AbstractString && !isempty(strip(reason))
+                @test id in ids
+            end
+        end
+        check(id, mism) = haskey(expected, id) ? (@test_broken mism == String[]) : (@test mism == String[])
+        guarded(f) = try
+            f()
+        catch e
+            ["runner error: $(sprint(showerror, e))"]
+        end
+        if suites["training"] !== nothing
+            @testset "training $(c["id"])" for c in suites["training"]
+                check(c["id"], guarded(() -> run_training_case(models, c)))
+            end
+        end
+        if suites["serving"] !== nothing
+            setups = get(read_golden(files["serving"]), "setups", Dict{String,Any}())
+            apps = Dict{String,Any}()
+            @testset "serving $(c["id"])" for c in suites["serving"]
+                check(c["id"], guarded() do
+                    name = c["setup"]
+                    haskey(setups, name) || return ["no setup '$name' in serving.json"]
+                    app = get!(() -> guarded(() -> serving_app(models, setups[name])), apps, name)
+                    app isa RG.App || return [join(app isa AbstractVector ? app : [string(app)], "; ")]
+                    run_serving_case(app, c)
+                end)
+            end
+        end
+        n = Dict(k => v === nothing ? 0 : length(v) for (k, v) in suites)
+        @info "golden cases: $(n["serving"]) serving, $(n["training"]) training, $(length(expected)) expected differences"
+    end
+end
