@@ -50,17 +50,27 @@ def run(args: argparse.Namespace) -> int:
     if manifest.training is None and args.model_dir is None:
         console.print("[yellow]no [training] in the manifest and no --model-dir: training and serving "
                       "clauses will be skipped[/]")
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[last]}"), console=console, transient=True) as bar:
-        task = bar.add_task(f"checking {image}", total=total, last="")
+    model_dir = args.model_dir.resolve() if args.model_dir else None
+    if console.is_terminal:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console, transient=True) as bar:
+            task = bar.add_task(f"checking {image}", total=total, last="")
 
-        def progress(r: Result) -> None:
-            bar.update(task, advance=1, last=f"[{STYLE[r.status]}]{r.clause} {r.status.value}[/]")
+            def progress(r: Result) -> None:
+                bar.update(task, advance=1, last=f"[{STYLE[r.status]}]{r.clause} {r.status.value}[/]")
 
-        report = run_suite(image, manifest, profiles=profiles, only=args.clause,
-                           model_dir=args.model_dir.resolve() if args.model_dir else None, expected=expected,
-                           jobs=args.jobs, progress=progress)
+            report = run_suite(image, manifest, profiles=profiles, only=args.clause, model_dir=model_dir,
+                               expected=expected, jobs=args.jobs, progress=progress)
+    else:  # CI logs: one plain line per finished clause instead of a live bar
+        done = iter(range(1, total + 1))
+        console.out(f"checking {image}: {total} clauses", highlight=False)
+
+        def line(r: Result) -> None:
+            console.out(f"  [{next(done)}/{total}] {r.clause} {r.status.value} ({r.seconds:.1f} s)", highlight=False)
+
+        report = run_suite(image, manifest, profiles=profiles, only=args.clause, model_dir=model_dir,
+                           expected=expected, jobs=args.jobs, progress=line)
     print_report(report, console)
     xml_path, md_path = write_reports(report, args.output)
-    console.print(f"reports: {xml_path}, {md_path}")
+    console.print(f"reports: {xml_path}, {md_path}", soft_wrap=True)
     return report.exit_code

@@ -9,6 +9,7 @@ also after Ctrl-C.
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import shutil
 import tempfile
@@ -70,6 +71,47 @@ class TrainRun:
 
 
 @dataclass
+class SigtermRun:
+    """One T-21 attempt: did SIGTERM land while training ran, and how did the container end."""
+
+    repeat: int
+    delay: float
+    #: the container was still running when the signal was sent
+    landed: bool
+    #: None: still running ``timeout`` s after the signal
+    exit_code: int | None
+    #: seconds from start to exit, as the engine timed it
+    ran: float | None
+    after_signal: float | None
+    timeout: float
+    logs: str = ""
+    failure: str | None = None
+
+    @property
+    def note(self) -> str:
+        head = f"repeat {self.repeat}, SIGTERM at {self.delay:.1f} s: "
+        if not self.landed:
+            return head + f"training had already ended (exit {self.exit_code} after {self.ran or 0:.1f} s)"
+        if self.exit_code is None:
+            return head + f"still running {self.timeout:.0f} s later"
+        first = (self.failure or "").strip().splitlines()[:1]
+        return head + f"exit {self.exit_code} {self.after_signal or 0:.1f} s later" + (
+            f"; failure: {first[0][:80]!r}" if first else "")
+
+
+def _ran_seconds(job: Container) -> float | None:
+    """Start-to-exit time from the engine's own clock (``State.StartedAt``/``FinishedAt``)."""
+    try:
+        state = job.inspect().get("State") or {}
+        started = dt.datetime.fromisoformat(str(state["StartedAt"]))
+        finished = dt.datetime.fromisoformat(str(state["FinishedAt"]))
+    except (DockerError, KeyError, ValueError):
+        return None
+    seconds = (finished - started).total_seconds()
+    return seconds if seconds >= 0 else None
+
+
+@dataclass
 class Startup:
     """What happened between ``docker run`` and the first ``/ping`` 200 (S-08, S-09)."""
 
@@ -77,6 +119,8 @@ class Startup:
     ping_statuses: list[int] = field(default_factory=list)
     slowest_ping: float = 0.0
     first_invocation: Response | None = None
+    #: the sample's answer once /ping was 200, when it was a definite refusal (see :func:`definite`)
+    refused: Response | None = None
     error: str = ""
 
 
@@ -85,6 +129,19 @@ class Served:
     server: Server
     startup: Startup
     kind: str
+
+
+def definite(r: Response) -> bool:
+    """A final answer, not "still loading": any 4xx, or a 5xx other than 503 that carries a body."""
+    return 400 <= r.status < 500 or (r.status >= 500 and r.status != 503 and bool(r.body.strip()))
+
+
+def _try_invoke(server: Server, body: bytes, ctype: str) -> Response | None:
+    """The sample invocation, or ``None`` when nothing answered (refused, reset, timed out)."""
+    try:
+        return server.invoke(body, ctype)
+    except (OSError, http.client.HTTPException):
+        return None
 
 
 class Harness:
@@ -203,39 +260,46 @@ class Harness:
     def main_training(self) -> TrainRun:
         return self.train("main")
 
-    def sigterm_training(self) -> TrainRun:
-        """Start training, SIGTERM PID 1 after ``delay``, wait ``timeout`` for it to exit (T-21)."""
+    def sigterm_run(self, attempt: int, *, repeat: int, delay: float) -> SigtermRun:
+        """Start the ``[training.sigterm]`` workload with channel rows repeated ``repeat`` times,
+        SIGTERM PID 1 ``delay`` s after start, wait ``timeout`` s for it to exit (one T-21 attempt)."""
         self.require_training()
         tr = self.manifest.training
         assert tr is not None
         spec = tr.sigterm
+        hps = {**tr.hyperparameters, **spec.hyperparameters}
+        root = self._layout(f"sigterm-{attempt}", hyperparameters=hps, repeat=repeat)
+        job = Container(self.image, ["train"], env=tr.env, volumes={root: "/opt/ml"}, labels=self.labels,
+                        name=containers.container_name("conform-sigterm"))
+        try:
+            job.start()
+        except DockerError as exc:
+            raise Blocked("C-01", f"docker run failed: {exc}") from exc
+        t0 = time.monotonic()
+        try:
+            time.sleep(delay)
+            t_signal = time.monotonic()
+            landed = job.kill("TERM")
+            code = job.wait_exit(spec.timeout if landed else 5)
+            t_exit = time.monotonic() if code is not None else None
+            ran = _ran_seconds(job)
+            if ran is None and t_exit is not None:
+                ran = t_exit - t0
+            failure = root / "output" / "failure"
+            return SigtermRun(repeat=repeat, delay=delay, landed=landed, exit_code=code, ran=ran,
+                              after_signal=(t_exit - t_signal) if landed and t_exit is not None else None,
+                              timeout=spec.timeout, logs=job.logs(),
+                              failure=failure.read_text(errors="replace") if failure.is_file() else None)
+        finally:
+            job.remove()
 
-        def make() -> TrainRun:
-            hps = {**tr.hyperparameters, **spec.hyperparameters}
-            root = self._layout("sigterm", hyperparameters=hps, repeat=spec.repeat)
-            job = Container(self.image, ["train"], env=tr.env, volumes={root: "/opt/ml"}, labels=self.labels,
-                            name=containers.container_name("conform-sigterm"))
-            try:
-                job.start()
-            except DockerError as exc:
-                raise Blocked("C-01", f"docker run failed: {exc}") from exc
-            try:
-                time.sleep(spec.delay)
-                t0 = time.monotonic()
-                if not job.kill("TERM"):
-                    code = job.wait_exit(5)
-                    raise Skip(f"training finished (exit {code}) before SIGTERM at {spec.delay:.1f} s; make it "
-                               "run longer with [training.sigterm] hyperparameters/repeat")
-                code = job.wait_exit(spec.timeout)
-                took = time.monotonic() - t0
-                note = f"SIGTERM after {spec.delay:.1f} s; "
-                note += f"exit {code} after {took:.1f} s" if code is not None else \
-                    f"still running {spec.timeout:.0f} s later"
-                logs = job.logs()
-                return TrainRun("sigterm", code, logs, "", root, took, note)
-            finally:
-                job.remove()
-        return self.once("train:sigterm", make)
+    def channel_bytes(self) -> int:
+        """Size of the training channels' files (bounds how far T-21 may repeat their rows)."""
+        tr = self.manifest.training
+        assert tr is not None
+        files = [f for src in tr.channels.values()
+                 for f in (sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src])]
+        return sum(f.stat().st_size for f in files)
 
     # -- the model that serving checks use -----------------------------------------------------
     def model_tarball(self) -> Path:
@@ -317,15 +381,23 @@ class Harness:
         return st
 
     def _first_invocation(self, server: Server, st: Startup, deadline: float) -> None:
+        """Send the sample right after the first /ping 200; while the model is still loading
+        (no answer, 503, a bodiless 5xx) retry until ``deadline``. A definite answer stops at once:
+        it is the server's verdict on the sample, and waiting would not change it (issue 13.2)."""
         try:
             ctype, body, _ = self.sample()
         except Skip:
             return
-        st.first_invocation = server.invoke(body, ctype)
-        while st.first_invocation.status != 200 and time.monotonic() < deadline:
+        answer = _try_invoke(server, body, ctype)
+        st.first_invocation = answer
+        while time.monotonic() < deadline:
+            if answer is not None and answer.status == 200:
+                return
+            if answer is not None and definite(answer):
+                st.refused = answer
+                return
             time.sleep(0.2)
-            if server.invoke(body, ctype).status == 200:
-                break
+            answer = _try_invoke(server, body, ctype)
 
     def _diagnose(self, served: Served, port: int) -> Blocked:
         """Name the clause that explains why a serving container never became ready."""

@@ -6,17 +6,20 @@ Paths are relative to the manifest file. Example (examples/iris/python/conforman
     channels = { train = "../data/train.csv" }      # file or directory per channel
     hyperparameters = { n_estimators = 20, target = "species" }
     bad_hyperparameters = { n_estimators = "abc" }  # optional: one more failure path (T-16/T-17)
+    metric_definitions = [{ Name = "accuracy", Regex = "accuracy=(\\S+)" }]   # optional (T-20)
 
     [training.sigterm]                              # T-21: make training run long enough to stop
     hyperparameters = { n_estimators = 5000 }
     repeat = 20                                     # optional: repeat CSV rows of each channel file
-    delay = 1.0                                     # seconds before SIGTERM
+    delay = 1.0                                     # optional: seconds before SIGTERM (default: half a
+                                                    # normal training run, at least 1 s)
     timeout = 30                                    # seconds allowed to exit after SIGTERM
 
     [[serving.payloads]]
     content_type = "text/csv"
     file = "../data/test_features.csv"              # or body = "..."
     records = 30                                    # expected number of output records
+    header = "sepal_length,sepal_width,petal_length,petal_width"   # optional: the CSV header line (B-13)
 """
 
 from __future__ import annotations
@@ -36,13 +39,16 @@ class Payload:
     content_type: str
     body: bytes
     records: int
+    #: the header line of a CSV payload (its column names), when the image accepts headered CSV (B-13)
+    header: bytes | None = None
 
 
 @dataclass(frozen=True)
 class SigtermSpec:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     repeat: int = 1
-    delay: float = 1.0
+    #: seconds from start to SIGTERM; ``None``: half of a normal training run, at least 1 s (T-21)
+    delay: float | None = None
     timeout: float = 30.0
 
 
@@ -54,6 +60,8 @@ class Training:
     env: dict[str, str] = field(default_factory=dict)
     timeout: float = 600.0
     sigterm: SigtermSpec = field(default_factory=SigtermSpec)
+    #: ``(Name, Regex)`` as in CreateTrainingJob's MetricDefinitions (T-20)
+    metric_definitions: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,10 @@ def load(path: Path | str | None) -> Manifest:
         if not channels:
             raise ManifestError("training.channels: at least one channel is needed")
         st = _table(tr, "sigterm", "training.")
+        metrics = tr.get("metric_definitions", [])
+        if not isinstance(metrics, list) or not all(isinstance(m, dict) and {"Name", "Regex"} <= set(m)
+                                                     for m in metrics):
+            raise ManifestError("training.metric_definitions: a list of { Name = \"...\", Regex = \"...\" }")
         bad = tr.get("bad_hyperparameters")
         training = Training(
             channels=channels,
@@ -133,10 +145,11 @@ def load(path: Path | str | None) -> Manifest:
             bad_hyperparameters=dict(bad) if isinstance(bad, dict) else None,
             env=_str_map(tr.get("env", {}), "training.env"),
             timeout=float(tr.get("timeout", 600)),
+            metric_definitions=[(str(m["Name"]), str(m["Regex"])) for m in metrics],
             sigterm=SigtermSpec(
                 hyperparameters=dict(_table(st, "hyperparameters", "training.sigterm.")),
                 repeat=int(st.get("repeat", 1)),
-                delay=float(st.get("delay", 1.0)),
+                delay=float(st["delay"]) if "delay" in st else None,
                 timeout=float(st.get("timeout", 30.0)),
             ),
         )
@@ -152,7 +165,11 @@ def load(path: Path | str | None) -> Manifest:
             body = str(p["body"]).encode()
         else:
             raise ManifestError(f"{where}: needs file or body")
-        payloads.append(Payload(str(p["content_type"]), body, int(p["records"])))
+        header = p.get("header")
+        if header is not None and (not isinstance(header, str) or "\n" in header.strip() or not header.strip()):
+            raise ManifestError(f"{where}.header: one CSV line, the payload's column names")
+        payloads.append(Payload(str(p["content_type"]), body, int(p["records"]),
+                                header.strip().encode() if isinstance(header, str) else None))
     bad = {str(k): str(v).encode() for k, v in _table(sv, "bad_payloads", "serving.").items()}
     serving = Serving(
         payloads=payloads,

@@ -7,13 +7,18 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rosetta_conformance.outcome import Result, Status
 from rosetta_conformance.runner import Report
 
 STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.BLOCKED: "red", Status.SKIP: "dim",
-         Status.XFAIL: "yellow", Status.XPASS: "bold yellow"}
+         Status.XFAIL: "yellow", Status.XPASS: "bold yellow", Status.INCONCLUSIVE: "bold magenta"}
+
+
+#: reported as "skipped" in JUnit: neither passed nor failed
+UNDECIDED = (Status.SKIP, Status.XFAIL, Status.INCONCLUSIVE)
 
 
 def describe(r: Result) -> str:
@@ -47,26 +52,49 @@ def table(report: Report) -> Table:
     t.add_column("received / notes", ratio=4, no_wrap=True, overflow="ellipsis")
     for r in report.results:
         note = describe(r)
-        t.add_row(r.clause, f"[{STYLE[r.status]}]{r.status.value.upper()}[/]", f"{r.seconds:.1f}", r.title,
-                  r.sent, f"[{STYLE[r.status]}]{note}[/] {r.received}" if note else r.received)
+        got = escape(r.received)
+        t.add_row(r.clause, f"[{STYLE[r.status]}]{r.status.value.upper()}[/]", f"{r.seconds:.1f}", escape(r.title),
+                  escape(r.sent), f"[{STYLE[r.status]}]{escape(note)}[/] {got}" if note else got)
     return t
+
+
+def plain(report: Report) -> list[str]:
+    """The table as plain full-width lines, nothing cut (CI logs: stdout is not a terminal)."""
+    lines = [f"SageMaker contract — {report.image} (profile: {', '.join(report.profiles)})",
+             f"{'clause':<7} {'result':<12} {'s':>6}  rule | sent | received / notes"]
+    for r in report.results:
+        note = describe(r)
+        got = f"{note}; {r.received}" if note and r.received else note or r.received
+        lines.append(f"{r.clause:<7} {r.status.value.upper():<12} {r.seconds:>6.1f}  "
+                     f"{r.title} | {r.sent or '-'} | {(got or '-').replace(chr(10), ' ')}")
+    return lines
 
 
 def print_report(report: Report, console: Console | None = None) -> None:
     console = console or Console()
-    console.print(table(report))
+    if not console.is_terminal:
+        # rich would fit the table to 80 columns and drop the notes: write every line in full
+        for line in plain(report):
+            console.out(line, highlight=False)
+    else:
+        console.print(table(report))
     for name, value in sorted(report.figures.items()):
-        console.print(f"  {name}: {value:.2f}")
+        console.print(f"  {name}: {value:.2f}", soft_wrap=True)
+    for r in report.results:
+        if r.status is Status.INCONCLUSIVE:  # the whole note: it ends with the manifest lines to add
+            console.print(f"[{STYLE[r.status]}]{r.clause} inconclusive:[/] {escape(r.detail)}", soft_wrap=True,
+                          highlight=False)
     xpass = report.by_status(Status.XPASS)
     if xpass:
-        console.print(f"[bold yellow]now passing, remove from expected failures:[/] {', '.join(xpass)}")
-    console.print(f"[{'green' if report.ok else 'bold red'}]{summary(report)}[/]")
+        console.print(f"[bold yellow]now passing, remove from expected failures:[/] {', '.join(xpass)}",
+                      soft_wrap=True)
+    console.print(f"[{'green' if report.ok else 'bold red'}]{summary(report)}[/]", soft_wrap=True)
 
 
 def junit_xml(report: Report) -> str:
     suite = ET.Element("testsuite", name=f"sagemaker-contract[{report.image}]", tests=str(len(report.results)),
                        failures=str(sum(r.status in (Status.FAIL, Status.BLOCKED) for r in report.results)),
-                       skipped=str(sum(r.status in (Status.SKIP, Status.XFAIL) for r in report.results)),
+                       skipped=str(sum(r.status in UNDECIDED for r in report.results)),
                        time=f"{report.seconds:.3f}")
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="image", value=report.image)
@@ -80,7 +108,7 @@ def junit_xml(report: Report) -> str:
         if r.status in (Status.FAIL, Status.BLOCKED):
             el = ET.SubElement(case, "failure", message=describe(r)[:500] or r.status.value)
             el.text = body
-        elif r.status in (Status.SKIP, Status.XFAIL):
+        elif r.status in UNDECIDED:
             el = ET.SubElement(case, "skipped", message=describe(r)[:500] or "skipped")
         ET.SubElement(case, "system-out").text = body
     return ET.tostring(suite, encoding="unicode")
@@ -100,6 +128,9 @@ def markdown(report: Report) -> str:
     for r in report.results:
         lines.append(f"| {r.clause} | {r.status.value.upper()} | {_md(r.title)} ({_md(r.source)}) | "
                      f"{_md(r.sent)} | {_md(r.received)} | {_md(describe(r))} |")
+    for r in report.results:
+        if r.status is Status.INCONCLUSIVE:
+            lines += ["", f"**{r.clause} inconclusive**", "", "```", r.detail, "```"]
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,7 @@ from rosetta_conformance.checks import Check, load_all
 from rosetta_conformance.clauses import Clause, select
 from rosetta_conformance.harness import Harness
 from rosetta_conformance.manifest import Manifest
-from rosetta_conformance.outcome import Blocked, Result, Skip, Status
+from rosetta_conformance.outcome import Blocked, Inconclusive, Result, Skip, Status
 
 Progress = Callable[[Result], None]
 
@@ -56,6 +56,8 @@ def _execute(clause: Clause, chk: Check | None, h: Harness, expected: dict[str, 
             res.status, res.blocked_by, res.detail = Status.BLOCKED, exc.clause, exc.reason
     except Skip as exc:
         res.status, res.detail = Status.SKIP, str(exc)
+    except Inconclusive as exc:
+        res.status, res.detail = Status.INCONCLUSIVE, str(exc)
     except Exception as exc:  # a crash in a check is a failure of that clause, with the trace
         res.status = Status.FAIL
         res.detail = f"check error: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"

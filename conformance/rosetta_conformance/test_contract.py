@@ -17,7 +17,7 @@ def test_clause(conformance_clause: str, conformance_report: Report, request: py
              f"  {describe(r)}")
     if r.status is Status.XFAIL:
         pytest.xfail(f"{r.clause}: {r.reason}")
-    if r.status is Status.SKIP:
-        pytest.skip(f"{r.clause}: {r.detail}")
+    if r.status in (Status.SKIP, Status.INCONCLUSIVE):
+        pytest.skip(f"{r.clause} {r.status.value}: {r.detail}")
     if r.status in (Status.FAIL, Status.BLOCKED):
         pytest.fail(story, pytrace=False)

@@ -42,7 +42,8 @@ VARIANTS = [
     _v("ignore-port", {"S-04", "M-03"}, "ENV FIXTURE_BREAK=ignore_port"),
     _v("extra-port", {"M-03"}, "ENV FIXTURE_BREAK=extra_port"),
     _v("ping-early", {"S-09"}, "ENV FIXTURE_BREAK=ping_early FIXTURE_LOAD_SECONDS=3"),
-    _v("csv-header", {"B-08", "B-09"}, "ENV FIXTURE_BREAK=csv_header"),
+    _v("csv-header", {"B-08", "B-09", "B-13"}, "ENV FIXTURE_BREAK=csv_header"),
+    _v("header-every-request", {"B-13"}, "ENV FIXTURE_BREAK=header_every_request"),
     _v("no-failure-file", {"T-17"}, "ENV FIXTURE_BREAK=no_failure_file"),
     _v("status-500", {"S-16"}, "ENV FIXTURE_BREAK=status_500"),
     _v("body-limit-5mb", {"S-12"}, "ENV FIXTURE_BREAK=body_limit_5mb"),
@@ -56,7 +57,16 @@ VARIANTS = [
     _v("baked-opt-ml", {"C-04"}, "RUN mkdir -p /opt/ml/model && echo baked > /opt/ml/model/model.json"),
 ]
 
+#: correct images for single-clause tests, not part of the every-clause sweep
+EXTRA = [
+    # a fast fit whose run ends in a 1.5 s save that ignores SIGTERM (the model is complete): T-21 must not
+    # blame it; `epochs` makes fit time grow with rows, so repeating them lets the signal land in training
+    _v("fast-save", set(), "ENV FIXTURE_SAVE_SECONDS=1.5"),
+]
+
 MANIFEST = FIXTURES / "fixture" / "conformance.toml"
+#: the fixture trained in a blink, with no [training.sigterm] section (T-21 defaults)
+FAST_MANIFEST = FIXTURES / "fixture" / "fast-training.toml"
 
 
 def build_variants(variants: list[Variant]) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conformance_fixture_images import VARIANTS, Variant, build_variants
+from conformance_fixture_images import EXTRA, VARIANTS, Variant, build_variants
 
 
 @pytest.fixture(scope="session")
 def fixture_images() -> Iterator[dict[str, Variant]]:
-    build_variants(VARIANTS)
-    yield {v.name: v for v in VARIANTS}
+    build_variants(VARIANTS + EXTRA)
+    yield {v.name: v for v in VARIANTS + EXTRA}

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from rosetta_conformance import clauses, wire
+from rosetta_conformance.checks import sigterm
+from rosetta_conformance.checks.batch import split_lines
+from rosetta_conformance.harness import Harness, SigtermRun, definite
 from rosetta_conformance.manifest import ManifestError, load, load_expected_failures
+from rosetta_conformance.outcome import Outcome, Result, Status
+from rosetta_conformance.report import plain
+from rosetta_conformance.runner import Report
+from sagemaker_rosetta.containers import Response
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,7 +82,9 @@ def test_profiles_select_clauses() -> None:
     must = {c.id for c in clauses.select(["must"])}
     assert {"C-02", "T-17", "T-21", "S-04", "S-13", "B-08", "B-09", "M-02"} <= must
     assert "S-16" not in must and "E-01" not in must
-    assert {c.id for c in clauses.select(["all"])} == set(clauses.CLAUSES)
+    assert {c.id for c in clauses.select(["all"])} == {c.id for c in clauses.CLAUSES.values() if c.checked}
+    with pytest.raises(ValueError, match="documented, not checked"):
+        clauses.select(["must"], ["T-22"])
     with pytest.raises(ValueError):
         clauses.select(["nice-to-have"])
 
@@ -82,4 +92,87 @@ def test_profiles_select_clauses() -> None:
 def test_every_clause_has_a_check() -> None:
     from rosetta_conformance.checks import load_all
 
-    assert set(load_all()) == set(clauses.CLAUSES)
+    assert set(load_all()) == {c.id for c in clauses.CLAUSES.values() if c.checked}
+
+
+def test_manifest_header_and_metric_definitions(tmp_path: Path) -> None:
+    m = load(ROOT / "conformance" / "fixtures" / "fixture" / "conformance.toml")
+    assert m.csv is not None and m.csv.header == b"sepal_length,sepal_width,petal_length,petal_width"
+    assert m.training is not None and m.training.metric_definitions == [("train:rows", r"train:rows=(\S+)")]
+    assert m.training.sigterm.delay == 3.0
+    fast = load(ROOT / "conformance" / "fixtures" / "fixture" / "fast-training.toml")
+    assert fast.training is not None and fast.training.sigterm.delay is None  # default: half a normal run
+    bad = tmp_path / "m.toml"
+    bad.write_text('[[serving.payloads]]\ncontent_type = "text/csv"\nbody = "1,2"\nrecords = 1\nheader = "a\\nb"\n')
+    with pytest.raises(ManifestError, match="header"):
+        load(bad)
+
+
+def _response(status: int, body: bytes) -> Response:
+    return Response(status, {}, body, 0.01)
+
+
+def test_definite_answers_stop_the_wait() -> None:
+    """4xx, or a 5xx with a body (other than 503), is the server's verdict; 503 and bodiless 5xx mean loading."""
+    assert definite(_response(400, b"row 1 has 3 columns, expected 4\n"))
+    assert definite(_response(404, b""))
+    assert definite(_response(500, b"model error: boom\n"))
+    assert not definite(_response(503, b"model is loading\n"))
+    assert not definite(_response(502, b""))
+    assert not definite(_response(200, b"1\n"))
+
+
+def _run(*, landed: bool = True, code: int | None = 0, ran: float | None = 2.0, after: float | None = 1.0,
+         repeat: int = 1, delay: float = 1.0) -> SigtermRun:
+    return SigtermRun(repeat=repeat, delay=delay, landed=landed, exit_code=code, ran=ran, after_signal=after,
+                      timeout=30)
+
+
+def test_t21_verdicts() -> None:
+    assert _outcome(sigterm.verdict(_run(code=143), 2.0)).ok
+    assert not _outcome(sigterm.verdict(_run(code=None, ran=None, after=None), 2.0)).ok
+    assert "137" in _outcome(sigterm.verdict(_run(code=137), 2.0)).detail
+    # exit 0 long after the signal (more than a whole normal run): it ignored the signal
+    ignored = _outcome(sigterm.verdict(_run(code=0, ran=20.0, after=15.0), 2.0))
+    assert not ignored.ok and "did not stop training" in ignored.detail
+    # exit 0 soon after the signal (it was saving), or the run ended before it: undecided
+    assert sigterm.verdict(_run(code=0, after=1.0), 2.0) is None
+    assert sigterm.verdict(_run(landed=False, after=None, ran=0.8), 2.0) is None
+    assert sigterm.default_delay(None) == 1.0 and sigterm.default_delay(0.5) == 1.0
+    assert sigterm.default_delay(9.0) == 4.5
+
+
+def _outcome(o: Outcome | None) -> Outcome:
+    assert o is not None
+    return o
+
+
+def test_t21_advice_gives_the_manifest_lines() -> None:
+    """Extrapolated from two timed runs; without growth with rows, it asks for hyperparameters."""
+    h = Harness("unused:latest", load(ROOT / "conformance" / "fixtures" / "fixture" / "fast-training.toml"))
+    try:
+        grows = [_run(repeat=1, ran=2.0), _run(repeat=10, ran=2.9)]  # 0.1 s per repeat
+        text = sigterm.advice(h, grows, 1.0)
+        assert text.splitlines()[0] == "[training.sigterm]"
+        assert "repeat = 60" in text and "delay = 1.0" in text  # (1.9 fixed + 2 + 2) / 0.1 = 59 -> 60
+        flat = sigterm.advice(h, [_run(repeat=1, ran=2.0), _run(repeat=10, ran=2.0)], 1.0)
+        assert "repeat =" not in flat and "hyperparameters = {" in flat
+        assert tomllib.loads("\n".join(ln for ln in text.splitlines() if not ln.startswith("#")))
+    finally:
+        h.cleanup()
+
+
+def test_split_lines_keeps_every_line_in_order() -> None:
+    lines = [b"a,b", b"1,2", b"3,4", b"5,6"]
+    assert split_lines(lines, 3) == [b"a,b\n1,2\n3,4\n", b"5,6\n"]
+    assert b"".join(split_lines(lines, 2)).split(b"\n")[:-1] == lines
+
+
+def test_plain_report_is_full_width() -> None:
+    """Not a terminal: every line whole, the notes column kept (no 80-column cut)."""
+    long = "x" * 300
+    r = Result("S-16", "content negotiation", "MLF", "should", Status.FAIL, detail="415 wanted", sent="12 requests",
+               received=long)
+    lines = plain(Report("img:1", ["must"], [r], 1.0))
+    row = next(ln for ln in lines if ln.startswith("S-16"))
+    assert row.endswith(long) and "415 wanted" in row and len(row) > 300

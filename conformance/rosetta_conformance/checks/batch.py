@@ -7,7 +7,7 @@ import json
 from rosetta_conformance import wire
 from rosetta_conformance.checks import check
 from rosetta_conformance.harness import Harness, Served
-from rosetta_conformance.outcome import Outcome, Skip
+from rosetta_conformance.outcome import Blocked, Outcome, Skip
 from sagemaker_rosetta.containers import Response
 
 STRATEGIES = {"MULTI_RECORD", "SINGLE_RECORD", "MultiRecord", "SingleRecord"}
@@ -113,7 +113,7 @@ def _reference(h: Harness, served: Served) -> tuple[str, list[bytes], list[str]]
     ctype, rows = _line_format(h)
     r = served.server.invoke(b"\n".join(rows) + b"\n", ctype)
     if r.status != 200:
-        raise Skip(f"sample not served ({r.status}); see B-01")
+        raise Blocked("B-01", f"the sample is not served: {_show(r)}")
     return ctype, rows, _records(r, ctype)
 
 
@@ -167,3 +167,48 @@ def headerless_single_row(h: Harness) -> Outcome:
     return Outcome(not problems, ("a single CSV row must give one prediction (header-less input): "
                                   + "; ".join(problems)) if problems else "",
                    "one headerless CSV row", "; ".join(shown))
+
+
+#: lines per payload when B-13 splits a headered file (the first payload carries the header)
+SPLITS = (2, 3, 7)
+
+
+def split_lines(lines: list[bytes], per_payload: int) -> list[bytes]:
+    """Consecutive lines, ``per_payload`` to a request, as a Line split with MultiRecord does."""
+    return [b"\n".join(lines[i:i + per_payload]) + b"\n" for i in range(0, len(lines), per_payload)]
+
+
+@check("B-13")
+def headered_file_split(h: Harness) -> Outcome:
+    p = h.manifest.csv
+    if p is None:
+        raise Skip("no text/csv payload")
+    if p.header is None:
+        raise Skip("the text/csv payload declares no `header` line: the image is not claimed to read headered CSV")
+    served = h.ready("batch")
+    _, rows, ref = _reference(h, served)
+    ctype = "text/csv; header=present"
+    lines = [p.header, *rows]
+    sizes = sorted({*SPLITS, len(lines) // 2 + 1, len(lines)})
+    got, problems = [], []
+    for size in sizes:
+        outputs: list[str] = []
+        payloads = split_lines(lines, size)
+        for i, body in enumerate(payloads, 1):
+            r = served.server.invoke(body, ctype, accept=None, timeout=60)
+            if r.status != 200:
+                problems.append(f"{size} lines per payload: payload {i} of {len(payloads)} answered {_show(r)}")
+                break
+            outputs += _records(r, "text/csv")
+        else:
+            got.append(f"{len(payloads)} payload(s) → {len(outputs)}")
+            if len(outputs) != len(rows):
+                problems.append(f"{size} lines per payload ({len(payloads)} payloads): {len(outputs)} outputs for "
+                                f"{len(rows)} data rows")
+            elif outputs != ref:
+                wrong = next(i for i, (a, b) in enumerate(zip(outputs, ref, strict=True)) if a != b)
+                problems.append(f"{size} lines per payload: output {wrong + 1} is not row {wrong + 1}'s prediction "
+                                f"({outputs[wrong]!r}, alone it gives {ref[wrong]!r})")
+    return Outcome(not problems, "; ".join(problems),
+                   f"header + {len(rows)} rows split into payloads of {', '.join(map(str, sizes))} lines, each "
+                   f"with Content-Type: {ctype} (SageMaker repeats the job's ContentType)", "; ".join(got))

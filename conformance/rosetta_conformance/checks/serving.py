@@ -26,7 +26,10 @@ def _sample_ok(h: Harness, served: Served, what: str) -> Outcome:
     r = served.server.invoke(body, ctype)
     sent = f"{what}; POST /invocations {ctype} {wire.short(body, 60)}"
     if r.status != 200:
-        return Outcome(False, f"sample invocation answered {r.status}", sent, _show(r))
+        said = r.text.strip().splitlines()[:1]
+        return Outcome(False, f"sample invocation answered {r.status}" + (f": {said[0][:200]}" if said else "")
+                       + (" (does the manifest's payload fit the model?)" if 400 <= r.status < 500 else ""),
+                       sent, _show(r))
     return Outcome(True, f"ready after {served.startup.ready_seconds:.1f} s", sent, _show(r))
 
 
@@ -196,11 +199,18 @@ def no_ready_before_load(h: Harness) -> Outcome:
     first = st.first_invocation
     statuses = sorted(set(st.ping_statuses))
     got = f"/ping statuses while starting {statuses}, slowest {st.slowest_ping * 1000:.0f} ms; " \
-          f"first invocation: {_show(first) if first else 'not sent'}"
+          f"first invocation: {_show(first) if first else 'no answer'}"
     sent = "poll GET /ping every 0.1 s from start; POST the sample right after the first 200"
-    if first is None:
+    if not h.manifest.serving.payloads:
         raise Skip("no sample payload")
-    if first.status != 200:
+    if st.refused is not None:
+        # a definite refusal right after the first 200: a loading problem only if the sample works now
+        ctype, body, _ = h.sample()
+        now = served.server.invoke(body, ctype)
+        if now.status != 200:
+            raise Blocked("S-03", f"the sample is refused, also now: {_show(now)}")
+        return Outcome(False, "/ping said 200 before the model could answer", sent, got + f"; now: {_show(now)}")
+    if first is None or first.status != 200:
         return Outcome(False, "/ping said 200 before the model could answer", sent, got)
     if st.slowest_ping >= 2.0:
         return Outcome(False, "/ping took ≥ 2 s while loading", sent, got)

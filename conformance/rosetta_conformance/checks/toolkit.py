@@ -99,3 +99,75 @@ def sm_input(h: Harness) -> Outcome:
 @check("E-09")
 def sm_hosts(h: Harness) -> Outcome:
     return _compare(h, ["SM_HOSTS", "SM_CURRENT_HOST"])
+
+
+def _typed_matches(got: str, want: Any) -> bool:
+    """A toolkit string for a decoded value: strings as they are, anything else JSON."""
+    if isinstance(want, str):
+        return got == want
+    try:
+        return bool(json.loads(got) == want)
+    except ValueError:
+        return False
+
+
+@check("E-05")
+def sm_hp_x(h: Harness) -> Outcome:
+    _, env = _env(h)
+    tr = h.manifest.training
+    assert tr is not None
+    wrong, shown = [], []
+    for key, value in tr.hyperparameters.items():
+        name = f"SM_HP_{key.upper()}"
+        got = env.get(name)
+        shown.append(f"{name}={got!r}")
+        if got is None or not _typed_matches(got, value):
+            wrong.append(f"{name}={got!r} (want {value!r})")
+    return Outcome(not wrong, "; ".join(wrong), f"env dump {h.manifest.toolkit_env_file}", wire.short("; ".join(shown)))
+
+
+@check("E-11")
+def sm_config_files(h: Harness) -> Outcome:
+    run, env = _env(h)
+    cfg = run.root / "input" / "config"
+    wrong, shown = [], []
+    for name, file in (("SM_RESOURCE_CONFIG", "resourceconfig.json"), ("SM_INPUT_DATA_CONFIG", "inputdataconfig.json")):
+        got = env.get(name)
+        shown.append(f"{name}={got!r}")
+        if got is None or not _typed_matches(got, json.loads((cfg / file).read_text())):
+            wrong.append(f"{name} is not {file} as JSON: {got!r}")
+    return Outcome(not wrong, "; ".join(wrong), f"env dump {h.manifest.toolkit_env_file}", wire.short("; ".join(shown)))
+
+
+def _arg_value_ok(got: str, value: Any) -> bool:
+    """The toolkit writes ``str(value)``; JSON is accepted for the values where the two differ."""
+    if isinstance(value, str):
+        return got == value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return got in (str(value), json.dumps(value), json.dumps(value, separators=(",", ":"), sort_keys=True))
+    try:
+        return float(got) == float(value)
+    except ValueError:
+        return False
+
+
+@check("E-13")
+def sm_user_args(h: Harness) -> Outcome:
+    _, env = _env(h)
+    tr = h.manifest.training
+    assert tr is not None
+    raw = env.get("SM_USER_ARGS")
+    sent = f"env dump {h.manifest.toolkit_env_file}"
+    try:
+        args = json.loads(raw) if raw is not None else None
+    except ValueError:
+        args = None
+    if not isinstance(args, list) or len(args) % 2:
+        return Outcome(False, "SM_USER_ARGS is not a JSON list of `--key value` pairs", sent, repr(raw))
+    hps = {k: v for k, v in tr.hyperparameters.items() if not k.startswith("sagemaker_")}
+    names = [f"-{k}" if len(k) == 1 else f"--{k}" for k in sorted(hps)]
+    if args[0::2] != names:
+        return Outcome(False, f"names should be {names} (keys sorted)", sent, wire.short(str(args)))
+    wrong = [f"{n} {v!r}" for n, v, k in zip(args[0::2], args[1::2], sorted(hps), strict=True)
+             if not _arg_value_ok(str(v), hps[k])]
+    return Outcome(not wrong, ("values differ: " + "; ".join(wrong)) if wrong else "", sent, wire.short(str(args)))

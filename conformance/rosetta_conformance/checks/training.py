@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 from rosetta_conformance import wire
 from rosetta_conformance.checks import check
 from rosetta_conformance.harness import Harness, TrainRun
-from rosetta_conformance.outcome import Outcome
+from rosetta_conformance.outcome import Outcome, Skip
 from sagemaker_rosetta import containers
 
 
@@ -183,19 +184,34 @@ def failure_file(h: Harness) -> Outcome:
     return Outcome(not problems, "; ".join(problems), sent, "; ".join(got))
 
 
-@check("T-21")
-def sigterm_training(h: Harness) -> Outcome:
+@check("T-20")
+def metric_lines(h: Harness) -> Outcome:
+    """SageMaker finds metrics by regex in the job's log, per line; the first group must be a number."""
     h.require_training()
     tr = h.manifest.training
     assert tr is not None
-    run = h.sigterm_training()
-    sent = f"docker kill -s TERM after {tr.sigterm.delay:.1f} s of training"
-    if run.exit_code is None:
-        return Outcome(False, f"still running {tr.sigterm.timeout:.0f} s after SIGTERM: PID 1 ignores or does "
-                       "not forward it (a shell wrapper?)", sent, run.note)
-    if run.exit_code == 137:
-        return Outcome(False, "killed (137): SIGTERM was not handled", sent, run.note)
-    if run.exit_code == 0:
-        return Outcome(False, "exit 0 after SIGTERM: the signal did not stop training", sent, run.note)
-    first = (run.failure or "").strip().splitlines()[:1]
-    return Outcome(True, "", sent, run.note + (f"; failure: {first[0][:80]!r}" if first else ""))
+    if not tr.metric_definitions:
+        raise Skip("no [training] metric_definitions in the manifest")
+    run = h.main_training()
+    if run.exit_code != 0:
+        return _ok_run(run, "docker run IMAGE train")
+    lines = (run.stdout + "\n" + run.stderr).splitlines()
+    got, problems = [], []
+    for name, regex in tr.metric_definitions:
+        try:
+            pattern = re.compile(regex)
+        except re.error as exc:
+            problems.append(f"{name}: the manifest's Regex does not compile: {exc}")
+            continue
+        found = [m for m in map(pattern.search, lines) if m is not None]
+        if not found:
+            problems.append(f"{name}: no log line matches {regex!r}")
+            continue
+        value = found[0].group(1) if pattern.groups else found[0].group(0)
+        got.append(f"{name}={value} ({len(found)} line(s))")
+        try:
+            float(value)
+        except ValueError:
+            problems.append(f"{name}: {value!r} is not a number")
+    return Outcome(not problems, "; ".join(problems), f"MetricDefinitions {tr.metric_definitions} over the "
+                   "training log", "; ".join(got) or wire.short(run.log_tail, 200))
