@@ -22,6 +22,10 @@ def test_cli_exit_code_reports_and_expected_failures(fixture_images: dict[str, V
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert res.returncode == 1, res.stdout + res.stderr
     assert "M-02" in res.stdout and "DOES NOT CONFORM" in res.stdout
+    # stdout is a pipe: plain full-width lines, the received/notes column whole (no 80-column cut)
+    row = next(line for line in res.stdout.splitlines() if line.startswith("M-02"))
+    assert "com.amazonaws.sagemaker.capabilities.accept-bind-to-port=None" in row and len(row) > 120
+    assert "…" not in res.stdout and "┃" not in res.stdout
     xml = ET.parse(next((tmp_path / "out").glob("*.xml"))).getroot()
     cases = {c.get("name", "").split()[0]: c for c in xml.iter("testcase")}
     assert set(cases) == {"M-02", "C-02"}
