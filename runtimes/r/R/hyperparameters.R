@@ -48,7 +48,7 @@ hp_type <- function(default) {
   "any"
 }
 
-hp_type_phrase <- c(integer = "an integer", number = "a number", boolean = "a boolean",
+hp_type_phrase <- c(integer = "an integer", number = "a number", boolean = "a boolean (true/false)",
                     string = "a string", list = "a list")
 
 #' Coerce one decoded value to the type of its declared default.
@@ -86,8 +86,8 @@ coerce_hp <- function(key, raw, value, default) {
   if (type == "boolean") {
     if (is.logical(value) && !is.na(value)) return(value)
     key_val <- tolower(as.character(value))
-    if (key_val %in% c("true", "1", "yes")) return(TRUE)
-    if (key_val %in% c("false", "0", "no")) return(FALSE)
+    if (key_val %in% TRUE_WORDS) return(TRUE)
+    if (key_val %in% FALSE_WORDS) return(FALSE)
     bad()
   }
   num <- if (is.numeric(value)) value else suppressWarnings(as.numeric(value))
@@ -110,16 +110,38 @@ coerce_hp <- function(key, raw, value, default) {
 typed_hyperparameters <- function(raw, defaults = NULL) {
   raw <- raw[!startsWith(names(raw) %||% character(0), "sagemaker_")]
   out <- if (is.null(defaults)) list() else defaults
+  unknown <- if (is.null(defaults)) character(0) else setdiff(names(raw), names(defaults))
+  if (length(unknown)) {
+    rosetta_stop("HyperparameterError", sprintf(
+      "unknown hyperparameter %s; declared: %s", paste0("'", sort(unknown, method = "radix"), "'", collapse = ", "),
+      paste(sort(names(defaults), method = "radix"), collapse = ", ")))
+  }
   for (key in names(raw)) {
     value <- decode_hp(raw[[key]])
-    if (!is.null(defaults) && !(key %in% names(defaults))) {
-      rosetta_stop("HyperparameterError", sprintf(
-        "%s: unknown hyperparameter (declared: %s)", key, paste(names(defaults), collapse = ", ")))
-    }
     if (is.null(value)) next  # None/null: the default applies
     out[key] <- list(if (is.null(defaults)) value else coerce_hp(key, raw[[key]], value, defaults[[key]]))
   }
   out
 }
 
-`%||%` <- function(a, b) if (is.null(a)) b else a
+#' The hyperparameters for `SM_HPS` / `SM_HP_*` (D4, E-04): only those given in
+#' hyperparameters.json (no defaults added), `sagemaker_*` keys excluded, decoded and typed;
+#' list values are marked `I()` so that a one-element list stays a JSON array.
+#' @param hps the typed hyperparameters (`typed_hyperparameters()`).
+#' @param raw the raw map of hyperparameters.json.
+#' @param defaults the user's declared defaults, or NULL.
+#' @keywords internal
+toolkit_hyperparameters <- function(hps, raw, defaults = NULL) {
+  given <- names(raw) %||% character(0)
+  given <- given[!startsWith(given, "sagemaker_") & given %in% names(hps)]
+  # None/null take the default: not a value given
+  given <- given[!vapply(given, function(key) is.null(decode_hp(raw[[key]])), TRUE)]
+  out <- hps[given]
+  for (key in given) {
+    declared <- !is.null(defaults) && key %in% names(defaults)
+    is_list <- if (declared) hp_type(defaults[[key]]) == "list" else
+      length(out[[key]]) != 1 || grepl("^\\s*[\\[(]", as.character(raw[[key]])[1])
+    if (is_list && !is.null(out[[key]])) out[[key]] <- I(out[[key]])
+  }
+  out
+}

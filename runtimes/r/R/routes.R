@@ -47,23 +47,23 @@ handle_ping <- function(req, state) {
 #' GET /execution-parameters (B-03): W × P capped to ≤ 100.
 #' @keywords internal
 handle_execution_parameters <- function(req, state) {
-  payload <- batch_payload_mb()
-  workers <- env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", state$workers %||% 1L)
+  s <- state$settings
+  payload <- s$batch_payload_mb
+  workers <- s$max_concurrent_transforms
   if (workers * payload > 100) workers <- max(1L, 100L %/% payload)
-  body <- jsonlite::toJSON(list(MaxConcurrentTransforms = workers,
-                                BatchStrategy = Sys.getenv("SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD"),
+  body <- jsonlite::toJSON(list(MaxConcurrentTransforms = workers, BatchStrategy = s$batch_strategy,
                                 MaxPayloadInMB = payload), auto_unbox = TRUE)
   response(200, as.character(body), type = "application/json")
 }
 
-#' The request body limit in bytes: SAGEMAKER_MAX_PAYLOAD_IN_MB MiB, never below 6 MiB (S-12).
-#' @keywords internal
-payload_limit <- function() max(6, env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6L)) * 1024 * 1024
-
-#' POST /invocations: the ordered checks 413 → 415 → 406 → 400 → 500 (contract §4).
+#' POST /invocations, the ordered checks of D3: 413 → 415 → 406 → decode (400) → predict
+#' (500) → one output per record (500) → encode. With a user `input_fn`, any Content-Type
+#' goes to it (415 only when it returns NULL and no codec fits); with a user `output_fn`, the
+#' first acceptable media type goes to it (406 only when it returns NULL and no codec fits).
+#' Errors raised by user code answer with the first line of their message.
 #' @keywords internal
 handle_invocations <- function(req, state) {
-  limit <- state$payload_limit %||% payload_limit()
+  limit <- state$settings$max_body_bytes
   size <- suppressWarnings(as.numeric(req$headers[["content-length"]] %||% length(req$body)))
   if (is.na(size)) size <- length(req$body)
   if (size > limit || length(req$body) > limit) {
@@ -73,44 +73,68 @@ handle_invocations <- function(req, state) {
   blank <- !(ctype_raw %in% MEDIA_TYPES) && !nzchar(trimws(ctype_raw))
   ctype <- if (blank) list(type = "text/csv", params = list()) else parse_media_type(ctype_raw)
   canonical <- canonical_type(ctype$type)
+  input_fn <- state$input_fn
+  if (is.na(canonical) && is.null(input_fn)) return(unsupported_type(ctype_raw))
+  # no Accept, empty or */*: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT, else the request's type if
+  # it has a codec, else JSON (the SageMaker inference toolkit's default)
+  fallback <- state$default_codec
+  if (is.na(fallback)) fallback <- if (is.na(canonical)) "application/json" else canonical
+  default <- state$default_accept
+  if (is.na(default)) default <- fallback
   accept_raw <- req$headers[["accept"]]
-  default_accept <- state$default_accept %||% Sys.getenv("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "")
-  if (is.na(canonical)) {
-    return(error_response(415, sprintf("unsupported Content-Type '%s'; accepted: %s", ctype_raw, ACCEPTED)))
+  negotiated <- negotiate(accept_raw, default, fallback)
+  accept <- negotiated[2]
+  output_fn <- state$output_fn
+  if (is.na(accept) && is.null(output_fn)) return(not_acceptable(accept_raw))
+  X <- NULL
+  if (!is.null(input_fn)) {
+    X <- tryCatch(input_fn(req$body, ctype$type), error = function(e) e)
+    if (inherits(X, "error")) {
+      message("input_fn failed: ", conditionMessage(X))
+      return(error_response(400, paste("cannot decode payload:", error_line(X))))
+    }
   }
-  default <- if (nzchar(default_accept)) canonical_type(parse_media_type(default_accept)$type) else canonical
-  if (is.na(default)) default <- canonical
-  accept <- negotiate(accept_raw, default)
-  if (is.na(accept)) {
-    return(error_response(406, sprintf("cannot produce '%s'; available: %s", accept_raw, ACCEPTED)))
+  if (is.null(X)) {
+    if (is.na(canonical)) return(unsupported_type(ctype_raw))
+    X <- tryCatch(as_model_input(CODECS[[canonical]]$decode(req$body, ctype$params, state$decode_options), state$features),
+                  rosetta_bad_request = function(e) e)
+    if (inherits(X, "rosetta_bad_request")) return(error_response(400, conditionMessage(X)))
   }
-  # the user's input_fn (if any) decodes first; NULL means "use the codec registry"
-  user_in <- user_hook(state$user, "input_fn")
-  X <- tryCatch({
-    x <- if (!is.null(user_in)) user_in(req$body, ctype$type) else NULL
-    if (is.null(x)) x <- as_model_input(CODECS[[canonical]]$decode(req$body, ctype$params, state$n_features), state$features)
-    x
-  }, rosetta_bad_request = function(e) e, error = function(e) {
-    message("input_fn failed: ", conditionMessage(e))
-    structure(class = c("rosetta_bad_request", "error", "condition"), list(message = paste("bad input:", conditionMessage(e))))
-  })
-  if (inherits(X, "rosetta_bad_request")) return(error_response(400, conditionMessage(X)))
   predictions <- tryCatch(predict_records(state, X), error = function(e) e)
-  if (inherits(predictions, "error")) {
-    message("prediction failed: ", conditionMessage(predictions))
-    return(error_response(500, sprintf("model error: %s", class(predictions)[1])))
+  records <- if (inherits(predictions, "error")) predictions else tryCatch(as_records(predictions), error = function(e) e)
+  if (inherits(records, "error")) {
+    message("prediction failed: ", conditionMessage(records))
+    return(error_response(500, paste("model error:", error_line(records))))
   }
-  user_out <- user_hook(state$user, "output_fn")
-  if (!is.null(user_out)) {
-    out <- tryCatch(user_out(predictions, accept), error = function(e) e)
-    if (inherits(out, "error")) return(error_response(500, sprintf("model error: %s", class(out)[1])))
-    if (!is.null(out)) return(response(200, out[[1]], type = out[[2]]))
+  expected <- input_records(X)
+  if (!is.na(expected) && n_records(records) != expected) {  # B-08: one output per input record
+    text <- sprintf("predict returned %d results for %d records", n_records(records), expected)
+    message("prediction failed: ", text)
+    return(error_response(500, paste("model error:", text)))
   }
-  records <- as_records(predictions)
-  expected <- if (is.data.frame(X) || is.matrix(X)) nrow(X) else NA
-  if (!is.na(expected) && n_records(records) != expected) {
-    message(sprintf("model returned %d predictions for %d records", n_records(records), expected))
-    return(error_response(500, "model error: wrong number of predictions"))
+  if (!is.null(output_fn) && !is.na(negotiated[1])) {
+    out <- tryCatch(output_fn(predictions, negotiated[1]), error = function(e) e)
+    if (inherits(out, "error")) {
+      message("output_fn failed: ", conditionMessage(out))
+      return(error_response(500, paste("model error:", error_line(out))))
+    }
+    if (!is.null(out)) {
+      if (!is.list(out) || length(out) != 2) return(error_response(500, "model error: output_fn must return list(body, content_type) or NULL"))
+      return(response(200, out[[1]], type = as.character(out[[2]])))
+    }
   }
+  if (is.na(accept)) return(not_acceptable(accept_raw))
   response(200, CODECS[[accept]]$encode(records), type = accept)
+}
+
+#' 415 in the contract's words.
+#' @keywords internal
+unsupported_type <- function(ctype_raw) {
+  error_response(415, sprintf("unsupported Content-Type '%s'; accepted: %s", ctype_raw, ACCEPTED))
+}
+
+#' 406 in the contract's words.
+#' @keywords internal
+not_acceptable <- function(accept_raw) {
+  error_response(406, sprintf("cannot produce '%s'; available: %s", accept_raw, ACCEPTED))
 }

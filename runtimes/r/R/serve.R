@@ -55,24 +55,24 @@ build_router <- function(state) {
 
 #' Run one serving worker (blocks). Listens on `ROSETTA_WORKER_SOCKET` (a unix socket path)
 #' if set, else on `0.0.0.0:SAGEMAKER_BIND_TO_PORT`; touches `ROSETTA_READY_FILE` once the
-#' model is loaded, warmed up and the socket accepts. A missing or corrupt model exits 1.
+#' model is loaded, warmed up and the socket accepts. A missing or corrupt model, or a bad
+#' setting, exits 1.
 #' @export
 serve_worker <- function() {
   state <- tryCatch(load_state(), error = function(e) {
     message("rosetta: cannot load the model: ", conditionMessage(e))
     quit(save = "no", status = 1)
   })
+  settings <- state$settings
   router <- build_router(state)
-  socket <- Sys.getenv("ROSETTA_WORKER_SOCKET", "")
+  socket <- settings$worker_socket
   if (nzchar(socket)) {
     unlink(socket)
     server <- httpuv::startPipeServer(socket, 0L, router)  # mask 0: nginx (another user) may connect
   } else {
-    port <- env_int("SAGEMAKER_BIND_TO_PORT", 8080L)
-    server <- httpuv::startServer("0.0.0.0", port, router)
+    server <- httpuv::startServer("0.0.0.0", settings$port, router)
   }
-  ready <- Sys.getenv("ROSETTA_READY_FILE", "")
-  if (nzchar(ready)) writeLines(as.character(Sys.getpid()), ready)
+  if (nzchar(settings$ready_file)) writeLines(as.character(Sys.getpid()), settings$ready_file)
   message(sprintf("rosetta: worker %d ready on %s", Sys.getpid(), if (nzchar(socket)) socket else "0.0.0.0"))
   repeat httpuv::service(1000)
 }

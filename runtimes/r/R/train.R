@@ -1,24 +1,62 @@
 # The training entry (`IMAGE train`, contract §3): hyperparameters, channels, toolkit env,
-# the user's fit, save, rosetta.json; every failure path writes the failure file (T-17).
+# the user's fit, save, rosetta.json (D2); every failure path writes the failure file (T-17).
 # SIGTERM (T-21): the entrypoint turns it into SIGINT for this process, which R raises as
 # an `interrupt` condition; the user's `checkpoint()` runs while fit's frames are alive.
+
+METADATA_FILE <- "rosetta.json"
+
+#' The request columns of a trained model (D2): the user's `feature_names(model)` if
+#' declared; else the columns of the training table `fit` read minus the `target`
+#' hyperparameter (when it names one of them); else unknown, with the user's
+#' `n_features(model)` if declared.
+#' @param user the user's environment.
+#' @param model the fitted model.
+#' @param data the `data` argument `fit` was given (it knows which tables were read).
+#' @param hps the typed hyperparameters.
+#' @return `list(features = character or NULL, n_features = integer or NULL)`.
+#' @keywords internal
+model_features <- function(user, model, data, hps) {
+  features <- user_declared(user, "feature_names", model)
+  if (is.null(features)) {
+    columns <- table_read(data)
+    target <- hps[["target"]]
+    if (!is.null(columns) && is.character(target) && length(target) == 1 && target %in% columns) {
+      features <- columns[columns != target]
+    }
+  }
+  if (!is.null(features)) return(list(features = as.character(features), n_features = length(features)))
+  n <- user_declared(user, "n_features", model)
+  list(features = NULL, n_features = if (is.null(n)) NULL else as.integer(n))
+}
+
+#' Write `rosetta.json`: runtime, request columns (D2), creation time.
+#' @keywords internal
+write_metadata <- function(columns, dir = model_dir()) {
+  meta <- list(runtime = "r", features = if (is.null(columns$features)) NULL else I(columns$features),
+               n_features = columns$n_features,
+               created = format(Sys.time(), "%Y-%m-%dT%H:%M:%SZ", tz = "UTC"))
+  jsonlite::write_json(meta, file.path(dir, METADATA_FILE), auto_unbox = TRUE, null = "null", pretty = TRUE)
+  invisible(meta)
+}
 
 #' Run one training job (no exit); errors propagate as conditions.
 #' @keywords internal
 run_training <- function(state) {
   raw <- read_json_file(ml_path("input", "config", "hyperparameters.json")) %||% list()
   state$user <- load_user()
-  if (is.null(user_hook(state$user, "fit"))) stop(sprintf("%s defines no fit(data, hyperparameters)", program_file()), call. = FALSE)
-  hps <- typed_hyperparameters(raw, user_defaults(state$user))
+  if (is.null(user_hook(state$user, "fit"))) rosetta_stop("UserCodeError", sprintf("%s defines no fit(data, hyperparameters)", basename(program_file())))
+  defaults <- user_defaults(state$user)
+  hps <- typed_hyperparameters(raw, defaults)
   paths <- channel_paths()
-  # SM_HPS / SM_HP_*: the hyperparameters given (decoded and typed), not the defaults (E-04)
-  given <- names(raw) %||% character(0)
-  given <- given[!startsWith(given, "sagemaker_") & given %in% names(hps)]
-  set_toolkit_env(hps[given], paths)
+  set_toolkit_env(toolkit_hyperparameters(hps, raw, defaults), paths)
   dir.create(ml_path("output", "data"), recursive = TRUE, showWarnings = FALSE)
   message(sprintf("rosetta: training with %s; channels: %s", program_file(), paste(names(paths), collapse = ", ")))
-  model <- state$user$fit(channel_data(paths), hps)
+  data <- channel_data(paths)
+  model <- state$user$fit(data, hps)
+  if (is.null(model)) rosetta_stop("UserCodeError", "fit returned NULL; return the trained model")
+  columns <- model_features(state$user, model, data, hps)
   save_fitted(model, state$user)
+  write_metadata(columns)
   message(sprintf("rosetta: model saved to %s", model_dir()))
   invisible(model)
 }

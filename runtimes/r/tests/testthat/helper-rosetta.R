@@ -12,7 +12,11 @@ with_ml_root <- function(code, hyperparameters = list(), channels = list(), mode
              file.path(root, "input", "config", "inputdataconfig.json"))
   for (ch in names(channels)) {
     dir.create(file.path(root, "input", "data", ch), recursive = TRUE)
-    for (f in names(channels[[ch]])) writeLines(channels[[ch]][[f]], file.path(root, "input", "data", ch, f))
+    for (f in names(channels[[ch]])) {
+      path <- file.path(root, "input", "data", ch, f)
+      dir.create(dirname(path), recursive = TRUE, showWarnings = FALSE)
+      writeLines(channels[[ch]][[f]], path)
+    }
   }
   code_dir <- file.path(root, "code")
   dir.create(code_dir)
@@ -29,6 +33,14 @@ with_ml_root <- function(code, hyperparameters = list(), channels = list(), mode
 }
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
+
+#' Evaluate `code` with environment variables set (a named list; NA unsets), then restore them.
+with_env <- function(vars, code) {
+  old <- Sys.getenv(names(vars), unset = NA, names = TRUE)
+  on.exit(for (k in names(old)) if (is.na(old[[k]])) Sys.unsetenv(k) else do.call(Sys.setenv, stats::setNames(list(old[[k]]), k)))
+  for (k in names(vars)) if (is.na(vars[[k]])) Sys.unsetenv(k) else do.call(Sys.setenv, stats::setNames(list(vars[[k]]), k))
+  force(code)
+}
 
 iris_csv <- function() {
   df <- datasets::iris

@@ -7,8 +7,8 @@ test_that("str() and json.dumps() encodings decode to the declared types", {
   expect_identical(typed(list(ntree = "3.0"))$ntree, 3L)
   expect_identical(typed(list(lr = "0.5"))$lr, 0.5)
   expect_identical(typed(list(lr = "2"))$lr, 2)
-  for (s in c("true", "True", "1", "yes")) expect_true(typed(list(flag = s))$flag)
-  for (s in c("false", "False", "0", "no")) expect_false(typed(list(flag = s))$flag)
+  for (s in c("true", "True", "1", "yes", "Y", "on", "ON")) expect_true(typed(list(flag = s))$flag)
+  for (s in c("false", "False", "0", "no", "n", "Off")) expect_false(typed(list(flag = s))$flag)
   expect_identical(typed(list(name = "\"abc\""))$name, "abc")
   expect_identical(typed(list(name = "abc"))$name, "abc")
   expect_identical(typed(list(name = "3"))$name, "3")
@@ -32,7 +32,7 @@ test_that("bad values and unknown keys raise HyperparameterError naming key, val
   expect_error(typed(list(ntree = "2.5")), "ntree: expected an integer, got '2.5'")
   expect_error(typed(list(flag = "maybe")), "flag: expected a boolean")
   expect_error(typed(list(lr = "fast")), "lr: expected a number, got 'fast'")
-  expect_error(typed(list(nope = "1")), "nope: unknown hyperparameter")
+  expect_error(typed(list(nope = "1", b = "2")), "unknown hyperparameter 'b', 'nope'; declared: flag, lr, name, ntree, sizes, tags", fixed = TRUE)
   expect_error(typed(list(tags = "not a list")), "tags: expected a list")
 })
 
@@ -43,4 +43,16 @@ test_that("python literals are parsed, never evaluated", {
 test_that("without declarations values are decoded but untyped", {
   out <- r("typed_hyperparameters")(list(a = "3", b = "abc", c = "\"x\"", d = "True"), NULL)
   expect_equal(out, list(a = 3L, b = "abc", c = "x", d = "True"))
+})
+
+test_that("SM_HPS holds the given values only, typed; lists stay lists (D4)", {
+  raw <- list(ntree = "3", tags = "['a']", sagemaker_region = "\"eu\"")
+  hps <- typed(raw)
+  out <- r("toolkit_hyperparameters")(hps, raw, decl)
+  expect_equal(names(out), c("ntree", "tags"))
+  expect_equal(r("toolkit_text")(out), '{"ntree":3,"tags":["a"]}')
+  expect_equal(r("toolkit_text")(out$tags), '["a"]')
+  expect_equal(r("toolkit_text")(out$ntree), "3")
+  untyped <- r("typed_hyperparameters")(list(a = "[1]", b = "x"), NULL)
+  expect_equal(r("toolkit_text")(r("toolkit_hyperparameters")(untyped, list(a = "[1]", b = "x"))), '{"a":[1],"b":"x"}')
 })

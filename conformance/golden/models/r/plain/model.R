@@ -1,0 +1,29 @@
+# The golden-case fixture model, no hooks (conformance/golden/README.md): the same behaviour as
+# models/python/plain/model.py and models/julia/plain/model.jl.
+
+hyperparameters <- list(scale = 1.0, offset = 0L, flag = FALSE, label = "x", tags = list(), target = "y", fail = "")
+
+fit <- function(data, hyperparameters) {
+  hp <- hyperparameters
+  if (identical(hp$fail, "fit")) stop("fit failed on purpose")
+  train <- data[["train"]]
+  typed <- hp
+  typed$tags <- I(hp$tags)  # a list stays a JSON array, even with one element
+  seen <- list(hyperparameters = typed, columns = I(names(train)), rows = nrow(train),
+               first_column = I(train[[1]]), channels = I(sort(names(data), method = "radix")))
+  json <- as.character(jsonlite::toJSON(seen, auto_unbox = TRUE, digits = NA, null = "null"))
+  # sm_hps: the variable's JSON text as it is (the reader decodes it)
+  json <- paste0(substr(json, 1, nchar(json) - 1), ',"sm_hps":', Sys.getenv("SM_HPS"), "}")
+  out <- Sys.getenv("SM_OUTPUT_DATA_DIR")
+  dir.create(out, recursive = TRUE, showWarnings = FALSE)
+  writeLines(json, file.path(out, "seen.json"))
+  structure(list(scale = hp$scale, offset = hp$offset), class = "golden_model")
+}
+
+predict_model <- function(model, X) {
+  X <- as.matrix(X)
+  if (any(X == -999)) stop("boom")
+  out <- rowSums(X) * model$scale + model$offset
+  if (any(X == -1)) out <- out[-length(out)]
+  out
+}

@@ -1,0 +1,112 @@
+# The runtime's view of a loaded model (like the Python runtime's `ModelAdapter`): the
+# serving state built once at start (settings, user code and hooks, the model, its request
+# columns), the model input handed to user code, and the prediction call. Both HTTP layers
+# use it: plumber (serve.R, through dispatch()) and the Python server (rpy2/rosetta_rpy2.py).
+
+#' rosetta.json of a model directory, or an empty list.
+#' @keywords internal
+model_meta <- function(dir = model_dir()) {
+  path <- file.path(dir, METADATA_FILE)
+  if (!file.exists(path)) return(list())
+  tryCatch(jsonlite::fromJSON(path, simplifyVector = TRUE), error = function(e) list())
+}
+
+#' The server state of a loaded model: everything a request needs, resolved once (issue
+#' 15.4): the settings, the user's hooks, the request columns, the codecs' options and the
+#' default response type. `ready` is FALSE until `load_state()` has warmed it up.
+#' @param model the fitted model.
+#' @param user the user's environment (`load_user()`), or NULL.
+#' @param features the request columns' names (D2), or NULL.
+#' @param n_features their number, or NULL (`length(features)` when names are known).
+#' @param settings the serving settings (`serving_settings()`).
+#' @keywords internal
+new_state <- function(model, user = NULL, features = NULL, n_features = NULL, settings = serving_settings()) {
+  state <- new.env()
+  state$ready <- FALSE
+  state$settings <- settings
+  state$user <- user
+  state$model <- model
+  state$features <- if (length(features)) as.character(features) else NULL
+  state$n_features <- if (!is.null(state$features)) length(state$features) else if (length(n_features)) as.integer(n_features) else NULL
+  state$input_fn <- user_hook(user, "input_fn")
+  state$output_fn <- user_hook(user, "output_fn")
+  state$predict_model <- user_hook(user, "predict_model")
+  state$decode_options <- decode_options(state$n_features, state$features, settings$csv_header)
+  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: the answer's type when Accept is absent, empty or */*
+  state$default_accept <- if (nzchar(settings$default_accept)) parse_media_type(settings$default_accept)$type else NA_character_
+  state$default_codec <- canonical_type(state$default_accept %||% NA_character_)
+  state
+}
+
+#' Load settings, user code and the model, then run one warm-up prediction (contract §2,
+#' S-07). The request columns come from rosetta.json (D2), or, for a model loaded by the
+#' user's `load_model` without training here, from the user's declarations.
+#' @param dir the model directory.
+#' @param settings the serving settings (`serving_settings()`).
+#' @return the server state (an environment, see `new_state()`).
+#' @keywords internal
+load_state <- function(dir = model_dir(), settings = serving_settings()) {
+  user <- if (file.exists(program_file())) load_user() else NULL
+  model <- load_fitted(user, dir)
+  meta <- model_meta(dir)
+  features <- meta$features
+  n <- meta$n_features
+  if (is.null(meta$runtime)) {  # no rosetta.json
+    features <- user_declared(user, "feature_names", model)
+    n <- user_declared(user, "n_features", model)
+  }
+  state <- new_state(model, user, features, n, settings)
+  if (!is.null(state$n_features)) {
+    sample <- as_model_input(matrix(0, nrow = 1, ncol = state$n_features), state$features)
+    invisible(predict_records(state, sample))
+  }
+  state$ready <- TRUE
+  state
+}
+
+#' Numeric matrix → the data.frame R models expect: columns named by the request columns
+#' (D2), else V1..Vn.
+#' @keywords internal
+as_model_input <- function(m, features = NULL) {
+  if (is.matrix(m)) {
+    # column by column: as.data.frame() on a matrix costs more than parsing a small request
+    cols <- lapply(seq_len(ncol(m)), function(j) m[, j])
+    names(cols) <- if (!is.null(features) && length(features) == ncol(m)) features else paste0("V", seq_len(ncol(m)))
+    return(structure(cols, class = "data.frame", row.names = .set_row_names(nrow(m))))
+  }
+  df <- as.data.frame(m)
+  if (!is.null(features) && length(features) == ncol(df)) names(df) <- features
+  df
+}
+
+#' Predict with the user's `predict_model(model, X)` or R's `predict()` generic.
+#' @keywords internal
+predict_records <- function(state, X) {
+  hook <- state$predict_model
+  if (!is.null(hook)) hook(state$model, X) else stats::predict(state$model, X)
+}
+
+#' The number of records of a model input: rows of a matrix or data.frame, else NA (D3:
+#' the one-output-per-record check runs whenever it is known).
+#' @keywords internal
+input_records <- function(X) if (is.data.frame(X) || is.matrix(X)) nrow(X) else NA_integer_
+
+#' Predict for a foreign server (the rpy2 flavour), with the checks of `handle_invocations()`
+#' that need R: a numeric matrix gets the request columns; the predictions come back as
+#' plain vectors or matrices (factors → labels, data frames → matrices). An error comes back
+#' as the condition (not raised), so the server sends its first line (D3).
+#' @param state the server state (see `load_state()`).
+#' @param X a numeric matrix (records × features), or whatever the user's `input_fn` returned.
+#' @keywords internal
+predict_matrix <- function(state, X) {
+  tryCatch({
+    if (is.matrix(X) && is.numeric(X)) X <- as_model_input(X, state$features)
+    p <- as_records(predict_records(state, X))
+    n <- input_records(X)
+    if (!is.na(n) && n_records(p) != n) {
+      stop(sprintf("predict returned %d results for %d records", n_records(p), n), call. = FALSE)
+    }
+    if (is.data.frame(p)) p <- as.matrix(p)
+    p
+  }, error = function(e) e)
+}

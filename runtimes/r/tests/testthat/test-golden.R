@@ -1,0 +1,300 @@
+# The golden cases (conformance/golden/README.md, D5), run in-process: every setup of
+# serving.json is trained once with this runtime's `train_main()`, every case served through
+# `dispatch()` by a state built with the case's env (settings are read at start), and every
+# case of training.json trained on its own temporary /opt/ml. A case listed in
+# expected-differences/r.json must fail (with its reason); one that passes fails the suite,
+# so the list cannot go stale.
+#
+# The folder: ROSETTA_GOLDEN_DIR, else conformance/golden of this checkout, else
+# /rosetta-golden (mounted by tests/test_r_unit.py), else the copy shipped in the image.
+
+golden_dir <- function() {
+  here <- normalizePath(testthat::test_path("."), mustWork = FALSE)
+  candidates <- c(Sys.getenv("ROSETTA_GOLDEN_DIR"), file.path(here, "..", "..", "..", "..", "conformance", "golden"),
+                  "/rosetta-golden", "/usr/local/share/rosetta/golden")
+  found <- candidates[nzchar(candidates) & file.exists(file.path(candidates, "serving.json"))]
+  if (length(found)) normalizePath(found[1]) else NULL
+}
+
+GOLDEN <- golden_dir()
+read_golden <- function(name) jsonlite::fromJSON(file.path(GOLDEN, name), simplifyVector = FALSE)
+
+# -- comparing ---------------------------------------------------------------------------------
+
+#' Parsed JSON `actual` against `expected` (from the case file): numbers with a relative
+#' tolerance of 1e-9, everything else exactly; objects and arrays element by element.
+#' @return NULL when equal, else a description.
+json_diff <- function(actual, expected, where = "") {
+  shown <- function(x) as.character(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null", digits = NA))
+  differ <- function() sprintf("%s: %s, expected %s", if (nzchar(where)) where else "value", shown(actual), shown(expected))
+  if (is.null(expected)) return(if (is.null(actual)) NULL else differ())
+  if (is.list(expected)) {
+    if (!is.list(actual) || is.null(names(expected)) != is.null(names(actual)) || length(actual) != length(expected)) return(differ())
+    keys <- if (is.null(names(expected))) seq_along(expected) else names(expected)
+    if (!is.null(names(expected)) && !setequal(names(actual), names(expected))) return(differ())
+    for (k in keys) {
+      d <- json_diff(actual[[k]], expected[[k]], paste0(where, "[", k, "]"))
+      if (!is.null(d)) return(d)
+    }
+    return(NULL)
+  }
+  if (is.numeric(expected)) {
+    a <- suppressWarnings(as.numeric(actual))
+    ok <- length(a) == 1 && !is.na(a) && (!is.character(actual) || nzchar(actual)) && !is.logical(actual) &&
+      (a == expected || abs(a - expected) <= 1e-9 * max(abs(a), abs(expected)))
+    return(if (ok) NULL else differ())
+  }
+  if (identical(actual, expected)) NULL else differ()
+}
+
+#' The output records of a response body, each a list of values (a scalar record is a
+#' one-element list): CSV lines split on `,`; JSON `{"predictions": [...]}`; JSON Lines.
+response_records <- function(text, media) {
+  as_record <- function(v) if (is.list(v) && is.null(names(v))) v else list(v)
+  lines <- function() { l <- strsplit(text, "\n", fixed = TRUE)[[1]]; l[nzchar(l)] }
+  switch(media,
+    "text/csv" = lapply(lines(), function(l) as.list(strsplit(l, ",", fixed = TRUE)[[1]])),
+    "application/json" = lapply(jsonlite::parse_json(text, simplifyVector = FALSE)$predictions, as_record),
+    "application/jsonlines" = lapply(lines(), function(l) as_record(jsonlite::parse_json(l, simplifyVector = FALSE))),
+    stop(sprintf("no records in a '%s' body", media)))
+}
+
+SERVING_EXPECT <- c("status", "message", "message_pattern", "content_type", "headers", "body", "records", "json", "record_count")
+TRAINING_EXPECT <- c("exit", "failure", "failure_pattern", "seen", "rosetta_json", "files")
+
+#' What is wrong with a response (`dispatch()`'s list) given a case's `expect`; empty when nothing.
+serving_problems <- function(res, expect) {
+  problems <- character(0)
+  add <- function(...) problems <<- c(problems, sprintf(...))
+  unknown <- setdiff(names(expect), SERVING_EXPECT)
+  if (length(unknown)) add("this runner does not know expect.%s", paste(unknown, collapse = ", expect."))
+  raw <- if (is.raw(res$body)) res$body else charToRaw(enc2utf8(paste(res$body, collapse = "")))
+  text <- rawToChar(raw)
+  Encoding(text) <- "UTF-8"
+  ctype <- res$headers[["Content-Type"]] %||% ""
+  media <- tolower(trimws(strsplit(ctype, ";", fixed = TRUE)[[1]][1] %||% ""))
+  if (!identical(as.integer(res$status), as.integer(expect[["status"]]))) {
+    add("status %s, expected %s (body: %s)", res$status, expect[["status"]], substr(text, 1, 200))
+  }
+  if (!is.null(expect[["message"]])) {
+    if (!identical(text, paste0(expect[["message"]], "\n"))) add("body %s, expected the message %s", encodeString(substr(text, 1, 300), quote = "'"), encodeString(expect[["message"]], quote = "'"))
+    if (!identical(ctype, "text/plain; charset=utf-8")) add("content type '%s' for a message", ctype)
+  }
+  if (!is.null(expect[["message_pattern"]])) {
+    first <- strsplit(text, "\n", fixed = TRUE)[[1]][1] %||% ""
+    if (!grepl(paste0("^(?:", expect[["message_pattern"]], ")$"), first, perl = TRUE)) add("first line '%s' does not match /%s/", first, expect[["message_pattern"]])
+  }
+  if (!is.null(expect[["content_type"]]) && !identical(media, expect[["content_type"]])) add("content type '%s', expected '%s'", ctype, expect[["content_type"]])
+  for (name in names(expect[["headers"]])) {
+    got <- res$headers[tolower(names(res$headers)) == tolower(name)]
+    if (!length(got) || !identical(as.character(got[[1]]), expect[["headers"]][[name]])) add("header %s: '%s', expected '%s'", name, if (length(got)) got[[1]] else "(absent)", expect[["headers"]][[name]])
+  }
+  if (!is.null(expect[["body"]]) && !identical(text, expect[["body"]])) add("body '%s', expected '%s'", substr(text, 1, 300), expect[["body"]])
+  if (!is.null(expect[["json"]])) {
+    got <- tryCatch(jsonlite::parse_json(text, simplifyVector = FALSE), error = function(e) NULL)
+    for (k in names(expect[["json"]])) {
+      d <- json_diff(got[[k]], expect[["json"]][[k]], k)
+      if (!is.null(d)) add("json %s", d)
+    }
+  }
+  if (!is.null(expect[["records"]]) || !is.null(expect[["record_count"]])) {
+    records <- tryCatch(response_records(text, media), error = function(e) e)
+    if (inherits(records, "error")) {
+      add("cannot read records: %s", conditionMessage(records))
+    } else {
+      if (!is.null(expect[["record_count"]]) && length(records) != expect[["record_count"]]) add("%d records, expected %d", length(records), expect[["record_count"]])
+      if (!is.null(expect[["records"]])) {
+        d <- json_diff(records, expect[["records"]], "records")
+        if (!is.null(d)) add("%s", d)
+      }
+    }
+  }
+  problems
+}
+
+#' What is wrong with a training run (its /opt/ml root and exit status) given `expect`.
+training_problems <- function(root, status, expect) {
+  problems <- character(0)
+  add <- function(...) problems <<- c(problems, sprintf(...))
+  unknown <- setdiff(names(expect), TRAINING_EXPECT)
+  if (length(unknown)) add("this runner does not know expect.%s", paste(unknown, collapse = ", expect."))
+  failure_file <- file.path(root, "output", "failure")
+  failure <- if (file.exists(failure_file)) readLines(failure_file, warn = FALSE)[1] else NA_character_
+  if (!identical(as.integer(status), as.integer(expect[["exit"]]))) add("exit %s, expected %s (failure: %s)", status, expect[["exit"]], failure)
+  if (!is.null(expect[["failure"]]) && !identical(failure, expect[["failure"]])) add("failure '%s', expected '%s'", failure, expect[["failure"]])
+  if (!is.null(expect[["failure_pattern"]]) && !isTRUE(grepl(paste0("^(?:", expect[["failure_pattern"]], ")$"), failure, perl = TRUE))) {
+    add("failure '%s' does not match /%s/", failure, expect[["failure_pattern"]])
+  }
+  compare_file <- function(key, path) {
+    if (is.null(expect[[key]])) return()
+    got <- if (file.exists(path)) jsonlite::fromJSON(path, simplifyVector = FALSE) else NULL
+    if (is.null(got)) return(add("%s: %s was not written", key, basename(path)))
+    for (k in names(expect[[key]])) {
+      d <- json_diff(got[[k]], expect[[key]][[k]], k)
+      if (!is.null(d)) add("%s %s", key, d)
+    }
+  }
+  compare_file("seen", file.path(root, "output", "data", "seen.json"))
+  compare_file("rosetta_json", file.path(root, "model", "rosetta.json"))
+  for (f in unlist(expect[["files"]])) if (!file.exists(file.path(root, f))) add("%s was not written", f)
+  problems
+}
+
+# -- running -----------------------------------------------------------------------------------
+
+#' Environment variables a case may set; the others are unset while a state is built.
+SERVING_VARS <- c("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "SAGEMAKER_MAX_PAYLOAD_IN_MB", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",
+                  "SAGEMAKER_BATCH_STRATEGY", "SAGEMAKER_MODEL_SERVER_WORKERS", "ROSETTA_WORKERS", "ROSETTA_CSV_HEADER",
+                  "SAGEMAKER_BATCH")
+
+write_text <- function(path, text) {
+  dir.create(dirname(path), recursive = TRUE, showWarnings = FALSE)
+  writeBin(charToRaw(enc2utf8(text)), path)
+}
+
+#' Train `program` on a fresh /opt/ml with this runtime, in this process.
+#' @return list(root, status)
+golden_train <- function(program, hyperparameters, channels, inputdataconfig = NULL) {
+  root <- tempfile("golden-ml")
+  dir.create(file.path(root, "input", "config"), recursive = TRUE)
+  json <- function(x) if (length(x)) as.character(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null", digits = NA)) else "{}"
+  write_text(file.path(root, "input", "config", "hyperparameters.json"), json(hyperparameters))
+  config <- inputdataconfig %||% stats::setNames(lapply(names(channels), function(ch) list(
+    ContentType = "text/csv", TrainingInputMode = "File", S3DistributionType = "FullyReplicated")), names(channels))
+  write_text(file.path(root, "input", "config", "inputdataconfig.json"), json(config))
+  for (ch in names(channels)) {
+    dir.create(file.path(root, "input", "data", ch), recursive = TRUE, showWarnings = FALSE)
+    for (f in names(channels[[ch]])) write_text(file.path(root, "input", "data", ch, f), channels[[ch]][[f]])
+  }
+  before <- Sys.getenv()
+  on.exit({  # the SM_* variables training set must not leak into the next case
+    after <- Sys.getenv()
+    added <- setdiff(names(after), names(before))
+    Sys.unsetenv(added[startsWith(added, "SM_")])
+  })
+  status <- with_env(list(ROSETTA_ML_ROOT = root, ROSETTA_CODE_DIR = file.path(GOLDEN, "models", "r", program),
+                          ROSETTA_PROGRAM = NA, SAGEMAKER_PROGRAM = NA, ROSETTA_MODEL_DIR = NA), {
+    out <- NULL
+    code <- NULL
+    out <- utils::capture.output(code <- suppressMessages(train_main(exit = FALSE)))
+    code
+  })
+  list(root = root, status = status)
+}
+
+SETUPS <- new.env()
+STATES <- new.env()
+
+#' The server state of a case: its setup trained once, the state built once per env.
+golden_state <- function(setups, case) {
+  name <- case$setup
+  if (is.null(SETUPS[[name]])) {
+    s <- setups[[name]]
+    if (is.null(s)) stop(sprintf("no setup '%s' in serving.json", name))
+    SETUPS[[name]] <- golden_train(s$program, s$hyperparameters, s$channels, s$inputdataconfig)
+  }
+  trained <- SETUPS[[name]]
+  if (!identical(trained$status, 0L)) {
+    stop(sprintf("setup '%s' did not train (exit %s): %s", name, trained$status,
+                 paste(readLines(file.path(trained$root, "output", "failure"), warn = FALSE)[1], collapse = "")))
+  }
+  env <- case$env %||% list()
+  key <- paste(name, as.character(jsonlite::toJSON(env, auto_unbox = TRUE)))
+  if (is.null(STATES[[key]])) {
+    vars <- stats::setNames(as.list(rep(NA, length(SERVING_VARS))), SERVING_VARS)
+    vars[names(env)] <- env
+    vars$ROSETTA_CODE_DIR <- file.path(GOLDEN, "models", "r", setups[[name]]$program)
+    vars$ROSETTA_ML_ROOT <- trained$root
+    vars[c("ROSETTA_PROGRAM", "SAGEMAKER_PROGRAM", "ROSETTA_MODEL_DIR")] <- NA
+    STATES[[key]] <- with_env(vars, r("load_state")(file.path(trained$root, "model")))
+  }
+  STATES[[key]]
+}
+
+#' A case's request as the routing table's request list.
+golden_request <- function(req) {
+  unknown <- setdiff(names(req), c("method", "path", "headers", "body", "body_b64", "body_repeat"))
+  if (length(unknown)) stop(sprintf("this runner does not know request.%s", paste(unknown, collapse = ", request.")))
+  body <- if (!is.null(req[["body_b64"]])) jsonlite::base64_dec(req[["body_b64"]]) else charToRaw(enc2utf8(req[["body"]] %||% ""))
+  if (!is.null(req[["body_repeat"]])) body <- rep(body, req[["body_repeat"]])
+  headers <- req$headers %||% list()
+  names(headers) <- tolower(names(headers))
+  list(method = req$method, path = req$path, headers = headers, body = body)
+}
+
+EXPECTED_DIFFERENCES <- if (!is.null(GOLDEN) && file.exists(file.path(GOLDEN, "expected-differences", "r.json"))) {
+  read_golden(file.path("expected-differences", "r.json"))
+} else list()
+
+#' One expectation for a case: no problems, or, for an expected difference, some.
+expect_case <- function(id, problems) {
+  reason <- EXPECTED_DIFFERENCES[[id]]
+  if (is.null(reason)) {
+    expect(length(problems) == 0, paste0(id, ":\n  ", paste(problems, collapse = "\n  ")))
+  } else {
+    expect(length(problems) > 0, sprintf("%s passes but expected-differences/r.json lists it (%s): remove it", id, reason))
+  }
+  invisible(length(problems) == 0)
+}
+
+TALLY <- new.env()
+tally <- function(kind, id, passed) {
+  key <- paste(kind, if (passed) "passed" else if (!is.null(EXPECTED_DIFFERENCES[[id]])) "expected" else "failed")
+  TALLY[[key]] <- (TALLY[[key]] %||% 0L) + 1L
+}
+
+# -- the tests ---------------------------------------------------------------------------------
+
+test_that("the golden case files are found (set ROSETTA_GOLDEN_DIR or mount conformance/golden at /rosetta-golden)", {
+  expect(!is.null(GOLDEN), "conformance/golden not found")
+  expect(file.exists(file.path(GOLDEN %||% "", "training.json")), "training.json not found")
+})
+
+if (!is.null(GOLDEN)) {
+  serving <- read_golden("serving.json")
+  training <- if (file.exists(file.path(GOLDEN, "training.json"))) read_golden("training.json") else list(cases = list())
+  ids <- c(vapply(serving$cases, function(c) c$id, ""), vapply(training$cases, function(c) c$id, ""))
+
+  test_that("expected-differences/r.json: every entry names a case and gives a reason", {
+    expect(!anyDuplicated(ids), sprintf("duplicate case ids: %s", paste(ids[duplicated(ids)], collapse = ", ")))
+    for (id in names(EXPECTED_DIFFERENCES)) {
+      reason <- EXPECTED_DIFFERENCES[[id]]
+      expect(id %in% ids, sprintf("expected-differences/r.json names '%s', which is no case", id))
+      expect(is.character(reason) && length(reason) == 1 && nzchar(trimws(reason)), sprintf("'%s' has no reason", id))
+    }
+  })
+
+  for (case in serving$cases) {
+    local({
+      case <- case
+      test_that(sprintf("golden serving %s (%s)", case$id, case$clause %||% ""), {
+        problems <- tryCatch({
+          state <- golden_state(serving$setups, case)
+          res <- suppressMessages(r("dispatch")(golden_request(case$request), state))
+          serving_problems(res, case$expect)
+        }, error = function(e) paste("error:", conditionMessage(e)))
+        tally("serving", case$id, expect_case(case$id, problems))
+      })
+    })
+  }
+
+  for (case in training$cases) {
+    local({
+      case <- case
+      test_that(sprintf("golden training %s (%s)", case$id, case$clause %||% ""), {
+        problems <- tryCatch({
+          run <- golden_train(case$program, case$hyperparameters, case$channels, case$inputdataconfig)
+          on.exit(unlink(run$root, recursive = TRUE))
+          training_problems(run$root, run$status, case$expect)
+        }, error = function(e) paste("error:", conditionMessage(e)))
+        tally("training", case$id, expect_case(case$id, problems))
+      })
+    })
+  }
+
+  test_that("golden tally", {
+    counts <- unlist(as.list(TALLY))
+    cat(sprintf("\nGOLDEN %s\n", paste(sprintf("%s=%d", gsub(" ", "_", names(counts)), counts)[order(names(counts))], collapse = " ")))
+    expect(sum(counts) == length(ids), sprintf("%d of %d golden cases ran", sum(counts), length(ids)))
+  })
+}
