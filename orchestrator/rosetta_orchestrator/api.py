@@ -7,14 +7,23 @@ pass SDK properties around, add their own SDK steps with :meth:`Pipeline.add`, o
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from rosetta_orchestrator.sdk import DEFAULT_ROLE, sdk, session
+
+#: the folder of the pipeline file being loaded (set by the loader): relative paths given to
+#: ``upload()`` and ``code=`` resolve against it, so a pipeline runs from any working directory
+BASE_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("rosetta_base_dir", default=None)
+#: the execution role a Pipeline takes when none is given (``upsert --role`` sets it while loading)
+ROLE: contextvars.ContextVar[str] = contextvars.ContextVar("rosetta_role", default=DEFAULT_ROLE)
 
 #: how a processing script is started, by file extension (the Rosetta images ship these)
 INTERPRETERS: dict[str, list[str]] = {".py": ["python3"], ".r": ["Rscript"], ".jl": ["julia"]}
@@ -52,9 +61,18 @@ class StepHandle:
 
 @dataclass
 class ProcessingHandle(StepHandle):
+    property_files: dict[str, Any] = field(default_factory=dict)
+
     def output(self, name: str) -> Any:
         """The S3 URI of a named output (a step property: creates the dependency)."""
         return self.step.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+    def json(self, property_file: str, path: str) -> Any:
+        """``JsonGet``: the value at ``path`` (``a.b[0].c``) in one of the step's property files."""
+        if property_file not in self.property_files:
+            raise ValueError(f"step {self.name} declares no property file {property_file!r} "
+                             f"(declared: {', '.join(self.property_files) or 'none'}; see property_files=)")
+        return sdk().JsonGet(step_name=self.name, property_file=self.property_files[property_file], json_path=path)
 
 
 @dataclass
@@ -64,12 +82,31 @@ class TrainingHandle(StepHandle):
         """``s3://…/model.tar.gz`` of the trained model (T-14)."""
         return self.step.properties.ModelArtifacts.S3ModelArtifacts
 
+    def metric(self, name: str) -> Any:
+        """The final value of a declared metric (``FinalMetricDataList['name'].Value``)."""
+        return self.step.properties.FinalMetricDataList[name].Value
+
 
 @dataclass
 class ModelHandle(StepHandle):
     @property
     def model_name(self) -> Any:
         return self.step.properties.ModelName
+
+
+@dataclass
+class RegisterHandle(StepHandle):
+    @property
+    def package_arn(self) -> Any:
+        """The registered version's ARN (``ModelPackageArn``)."""
+        return self.step.properties.ModelPackageArn
+
+
+@dataclass
+class ConditionHandle(StepHandle):
+    @property
+    def outcome(self) -> Any:
+        return self.step.properties.Outcome
 
 
 @dataclass
@@ -90,13 +127,17 @@ class Pipeline:
 
     name: str
     bucket: str = "rosetta-artifacts"
-    role: str = DEFAULT_ROLE
+    role: str = field(default_factory=ROLE.get)
     instance_type: str = DEFAULT_INSTANCE
     description: str = ""
     steps: list[StepHandle] = field(default_factory=list)
     parameters: list[Any] = field(default_factory=list)
     #: local files to put at these S3 URIs before a run (code and seed data)
     assets: dict[str, Path] = field(default_factory=dict)
+    #: relative paths resolve against this folder (the pipeline file's, when the CLI loads it)
+    base_dir: Path = field(default_factory=lambda: BASE_DIR.get() or Path.cwd())
+    #: steps placed inside a condition's branches (not top-level steps of the definition)
+    nested: list[StepHandle] = field(default_factory=list)
     _session: Any = field(default=None, repr=False)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -121,15 +162,21 @@ class Pipeline:
         """A per-execution output prefix, so runs never overwrite each other."""
         return self.s3("runs", sdk().ExecutionVariables.PIPELINE_EXECUTION_ID, step, *parts)
 
+    def path(self, local: str | Path) -> Path:
+        """``local`` resolved against the pipeline file's folder (absolute paths stay)."""
+        return (self.base_dir / Path(local).expanduser()).resolve()
+
     def upload(self, local: str | Path, key: str | None = None) -> str:
         """Declare a local file or folder that the pipeline reads from S3; returns its S3 URI.
 
-        Uploaded by ``rosetta pipeline upsert`` and staged by the local runner. The key holds a
-        content hash, so an edited file never reuses a stale object.
+        A relative path is taken from the pipeline file's folder. Uploaded by ``rosetta pipeline
+        upsert`` and staged by the local runner. The key holds a content hash, so an edited file
+        never reuses a stale object.
         """
-        path = Path(local).resolve()
+        path = self.path(local)
         if not path.exists():
-            raise FileNotFoundError(f"pipeline asset {path} does not exist")
+            raise FileNotFoundError(f"p.upload({str(local)!r}): {path} does not exist (relative paths are "
+                                    f"taken from the pipeline file's folder {self.base_dir})")
         digest = _digest(path)
         uri = self.s3("assets", key or f"{path.stem}-{digest}", *([path.name] if path.is_file() else []))
         self.assets[uri] = path
@@ -152,10 +199,26 @@ class Pipeline:
         return self._keep(handle)
 
     def _keep(self, handle: H) -> H:
-        if any(h.name == handle.name for h in self.steps):
+        if any(h.name == handle.name for h in [*self.steps, *self.nested]):
             raise ValueError(f"duplicate step name {handle.name!r}")
         self.steps.append(handle)
         return handle
+
+    def _branch(self, items: Sequence[Any], condition: str) -> list[Any]:
+        """SDK steps for a branch; handles made by this pipeline move out of the top level."""
+        out = []
+        for item in items:
+            handle = item if isinstance(item, StepHandle) else None
+            if handle is None:
+                out.append(item)
+                continue
+            if handle in self.steps:
+                self.steps.remove(handle)
+                self.nested.append(handle)
+            elif handle not in self.nested:
+                raise ValueError(f"{condition}: step {handle.name} belongs to another pipeline")
+            out.append(handle.step)
+        return out
 
     def _runtime(self, image: Value, runtime: str | None) -> str:
         if runtime:
@@ -170,14 +233,23 @@ class Pipeline:
                    entrypoint: Sequence[Value] | None = None, inputs: Mapping[str, Value] | None = None,
                    outputs: Sequence[str] = (), arguments: Sequence[Value] = (),
                    env: Mapping[str, Value] | None = None, runtime: str | None = None,
-                   property_files: Sequence[Any] = (), depends_on: Sequence[Any] = ()) -> ProcessingHandle:
+                   property_files: Mapping[str, tuple[str, str]] | Sequence[Any] = (),
+                   depends_on: Sequence[Any] = (), cache: str | bool | None = None,
+                   retry: Sequence[Any] = ()) -> ProcessingHandle:
         """A processing job: ``inputs`` land in ``/opt/ml/processing/input/<name>``, ``outputs`` are
         collected from ``/opt/ml/processing/output/<name>``; ``code`` (a .py, .R or .jl file)
-        is shipped as input ``code`` and started with the matching interpreter."""
+        is shipped as input ``code`` and started with the matching interpreter.
+
+        ``property_files={"evaluation": ("evaluation", "evaluation.json")}`` declares a property
+        file (name: (output, path in it)) for :meth:`ProcessingHandle.json`; SDK ``PropertyFile``
+        objects are accepted too."""
         s = sdk()
         proc_inputs = [_proc_input(ch, uri, f"{PROCESSING}/input/{ch}") for ch, uri in (inputs or {}).items()]
         if code is not None:
-            script = Path(code).resolve()
+            script = self.path(code)
+            if not script.is_file():
+                raise FileNotFoundError(f"step {name}: code file {script} does not exist (relative paths are "
+                                        f"taken from the pipeline file's folder {self.base_dir})")
             proc_inputs.append(_proc_input("code", self.upload(script), f"{PROCESSING}/input/code"))
             interpreter = INTERPRETERS.get(script.suffix.lower())
             if entrypoint is None:
@@ -195,15 +267,24 @@ class Pipeline:
                                 base_job_name=_job_base(name))
         args = processor.run(inputs=proc_inputs, outputs=proc_outputs,
                              arguments=[_as_str(a) for a in arguments] or None)
-        step = s.ProcessingStep(name=name, step_args=args, property_files=list(property_files) or None,
-                                depends_on=list(depends_on) or None)
-        return self._keep(ProcessingHandle(name, step, image, self._runtime(image, runtime)))
+        files = _property_files(name, property_files, outputs)
+        step = s.ProcessingStep(name=name, step_args=args, property_files=list(files.values()) or None,
+                                depends_on=list(depends_on) or None, cache_config=_cache(cache),
+                                retry_policies=list(retry) or None)
+        return self._keep(ProcessingHandle(name, step, image, self._runtime(image, runtime), files))
 
     def training(self, name: str, *, image: Value, inputs: Mapping[str, Value],
                  hyperparameters: Mapping[str, Value] | None = None, env: Mapping[str, Value] | None = None,
                  content_type: str = "text/csv", max_runtime: int = 3600, runtime: str | None = None,
-                 depends_on: Sequence[Any] = ()) -> TrainingHandle:
-        """A training job (``IMAGE train``); every hyperparameter is sent as a string (T-02)."""
+                 depends_on: Sequence[Any] = (), metrics: Sequence[str] | Mapping[str, str] = (),
+                 cache: str | bool | None = None, retry: Sequence[Any] = ()) -> TrainingHandle:
+        """A training job (``IMAGE train``); every hyperparameter is sent as a string (T-02).
+
+        ``metrics``: the names the training code logs with ``log_metric`` (each becomes a
+        MetricDefinition matching the runtimes' line ``#metric <name>=<value>``), or
+        ``{name: regex}`` for your own regular expressions (first group = the value). SageMaker
+        fills ``FinalMetricDataList`` only through these definitions, and so does the local runner.
+        """
         s = sdk()
         trainer = s.ModelTrainer(
             training_image=image, role=self.role, sagemaker_session=self.session, base_job_name=_job_base(name),
@@ -212,17 +293,38 @@ class Pipeline:
             stopping_condition=s.StoppingCondition(max_runtime_in_seconds=max_runtime),
             hyperparameters={k: _as_str(v) for k, v in (hyperparameters or {}).items()},
             environment=dict(env or {}) or None)
+        definitions = metric_definitions(metrics)
+        if definitions:
+            trainer = trainer.with_metric_definitions(
+                [s.MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in definitions])
         channels = [s.InputData(channel_name=ch, data_source=uri, content_type=content_type)
                     for ch, uri in inputs.items()]
         step = s.TrainingStep(name=name, step_args=trainer.train(input_data_config=channels),
-                              depends_on=list(depends_on) or None)
+                              depends_on=list(depends_on) or None, cache_config=_cache(cache),
+                              retry_policies=list(retry) or None)
         return self._keep(TrainingHandle(name, step, image, self._runtime(image, runtime)))
 
-    def model(self, name: str, *, model_data: Value, image: Value | None = None,
+    def model(self, name: str, *, model_data: Value = None, image: Value | None = None,
               trained_by: TrainingHandle | None = None, env: Mapping[str, str] | None = None,
-              runtime: str | None = None) -> ModelHandle:
-        """A SageMaker Model (``IMAGE serve`` + ``model.tar.gz``); image defaults to the trainer's."""
+              runtime: str | None = None, package: Value = None) -> ModelHandle:
+        """A SageMaker Model (``IMAGE serve`` + ``model.tar.gz``); image defaults to the trainer's.
+
+        ``package=ARN`` makes the model from a registered model package version instead (its
+        image and model data come from the registry; ``env`` is added to the package's)."""
         s = sdk()
+        if package is not None:
+            from sagemaker.core.workflow.pipeline_context import _ModelStepArguments
+
+            args = _ModelStepArguments(SimpleNamespace(sagemaker_session=self.session))
+            container: dict[str, Any] = {"ModelPackageName": package}
+            if env:
+                container["Environment"] = dict(env)
+            args.create_model_request = {"PrimaryContainer": container, "ExecutionRoleArn": self.role}
+            args.caller_name = "create_model"
+            step = s.ModelStep(name=name, step_args=args)
+            return self._keep(ModelHandle(name, step, image or "", runtime or "other"))
+        if model_data is None:
+            raise ValueError(f"{name}: give model_data= (or package=)")
         image = image if image is not None else (trained_by.image if trained_by else None)
         if image is None:
             raise ValueError(f"{name}: give image= or trained_by=")
@@ -235,8 +337,14 @@ class Pipeline:
                   split_type: str | None = "Line", strategy: str | None = "MultiRecord",
                   max_payload_mb: int | None = None,
                   max_concurrent: int | None = None, assemble_with: str | None = "Line",
-                  accept: str | None = None, env: Mapping[str, str] | None = None) -> TransformHandle:
-        """A batch transform of every file under ``data`` with ``model`` (B-01…B-10)."""
+                  accept: str | None = None, env: Mapping[str, str] | None = None,
+                  cache: str | bool | None = None, retry: Sequence[Any] = ()) -> TransformHandle:
+        """A batch transform of every file under ``data`` with ``model`` (B-01…B-10).
+
+        ``env`` is the transform job's environment (added to the model's); ``max_payload_mb``,
+        ``strategy`` and ``max_concurrent`` are sent only when given (B-02), else the container's
+        ``/execution-parameters`` or SageMaker's defaults apply; ``content_type`` is the request
+        Content-Type (``text/csv; header=present`` marks files with a header row, D1)."""
         s = sdk()
         transformer = s.Transformer(
             model_name=model.model_name, instance_count=1, instance_type=self.instance_type,
@@ -244,8 +352,52 @@ class Pipeline:
             accept=accept, max_payload=max_payload_mb, max_concurrent_transforms=max_concurrent,
             env=dict(env or {}) or None, sagemaker_session=self.session, base_transform_job_name=_job_base(name))
         step = s.TransformStep(name=name, step_args=transformer.transform(
-            data=data, content_type=content_type, split_type=split_type))
+            data=data, content_type=content_type, split_type=split_type), cache_config=_cache(cache),
+            retry_policies=list(retry) or None)
         return self._keep(TransformHandle(name, step, model.image, model.runtime))
+
+    # -- control flow and the registry ------------------------------------------------------
+    def register(self, name: str, *, group: Value, model_data: Value = None, image: Value | None = None,
+                 trained_by: TrainingHandle | None = None, approval: Value = "PendingManualApproval",
+                 content_types: Sequence[Value] = ("text/csv",), response_types: Sequence[Value] = ("text/csv",),
+                 metrics_uri: Value = None, env: Mapping[str, str] | None = None,
+                 runtime: str | None = None) -> RegisterHandle:
+        """RegisterModel: a new version of model package group ``group`` (1, 2, … per group).
+
+        ``metrics_uri``: an S3 URI of a JSON report, registered as the model quality statistics.
+        Locally the registry lives in the store (``rosetta models list``)."""
+        s = sdk()
+        image = image if image is not None else (trained_by.image if trained_by else None)
+        if image is None or model_data is None:
+            raise ValueError(f"{name}: give model_data= and image= (or trained_by=)")
+        builder = s.ModelBuilder(image_uri=image, s3_model_data_url=model_data, sagemaker_session=self.session,
+                                 role_arn=self.role, env_vars=dict(env or {}))
+        metrics = (s.ModelMetrics(model_statistics=s.MetricsSource(content_type="application/json", s3_uri=metrics_uri))
+                   if metrics_uri is not None else None)
+        step = s.ModelStep(name=name, step_args=builder.register(
+            model_package_group_name=group, content_types=list(content_types), response_types=list(response_types),
+            approval_status=approval, model_metrics=metrics))
+        return self._keep(RegisterHandle(name, step, image, self._runtime(image, runtime)))
+
+    def fail(self, name: str, message: Value = "") -> StepHandle:
+        """A Fail step: reaching it ends the execution Failed with ``message`` (may be a Join)."""
+        step = sdk().FailStep(name=name, error_message=message)
+        return self._keep(StepHandle(name, step, "", "other"))
+
+    def condition(self, name: str, *, conditions: Sequence[Any], if_steps: Sequence[Any] = (),
+                  else_steps: Sequence[Any] = (), depends_on: Sequence[Any] = ()) -> ConditionHandle:
+        """A Condition step: ``if_steps`` run when every condition holds, else ``else_steps``.
+
+        Branches take handles from this pipeline's own methods (they leave the top level, as the
+        SDK requires) or SDK steps; conditions come from :mod:`rosetta_orchestrator.conditions`
+        (or the SDK's ``Condition*`` classes); nest a condition by putting its handle in a branch."""
+        s = sdk()
+        if not conditions:
+            raise ValueError(f"{name}: give at least one condition")
+        step = s.ConditionStep(name=name, conditions=list(conditions),
+                               if_steps=self._branch(if_steps, name), else_steps=self._branch(else_steps, name),
+                               depends_on=list(depends_on) or None)
+        return self._keep(ConditionHandle(name, step, "", "other"))
 
     # -- output -----------------------------------------------------------------------------
     def sdk_pipeline(self) -> Any:
@@ -261,7 +413,42 @@ class Pipeline:
         return dict(json.loads(self.definition()))
 
     def runtimes(self) -> dict[str, str]:
-        return {h.name: h.runtime for h in self.steps}
+        return {h.name: h.runtime for h in [*self.steps, *self.nested]}
+
+
+def metric_definitions(metrics: Sequence[str] | Mapping[str, str]) -> list[dict[str, str]]:
+    """MetricDefinitions for metric names (the runtimes' ``#metric <name>=<value>`` line, T-20) or
+    for ``{name: regex}``."""
+    if isinstance(metrics, Mapping):
+        return [{"Name": str(k), "Regex": str(v)} for k, v in metrics.items()]
+    out = []
+    for name in metrics:
+        if not name or any(c in name for c in " =\n"):
+            raise ValueError(f"metric name {name!r}: a single word without '=' (as log_metric requires)")
+        out.append({"Name": name, "Regex": f"#metric {re.escape(name)}=(\\S+)"})
+    return out
+
+
+def _cache(cache: str | bool | None) -> Any:
+    """``cache=True`` (no expiry) or an ISO-8601 duration (``"P30D"``, ``"PT1H"``) → CacheConfig."""
+    if cache is None or cache is False:
+        return None
+    return sdk().CacheConfig(enable_caching=True, expire_after=None if cache is True else str(cache))
+
+
+def _property_files(step: str, given: Mapping[str, tuple[str, str]] | Sequence[Any],
+                    outputs: Sequence[str]) -> dict[str, Any]:
+    s = sdk()
+    files: dict[str, Any] = {}
+    if isinstance(given, Mapping):
+        for name, (output, path) in given.items():
+            if output not in outputs:
+                raise ValueError(f"step {step}: property file {name!r} names output {output!r}, which the step "
+                                 f"does not declare (outputs: {', '.join(outputs) or 'none'})")
+            files[name] = s.PropertyFile(name=name, output_name=output, path=path)
+    else:
+        files = {pf.name: pf for pf in given}
+    return files
 
 
 def _proc_input(name: str, uri: Value, local_path: str) -> Any:

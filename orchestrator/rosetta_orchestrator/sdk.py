@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,6 +26,8 @@ TELEMETRY_OPT_OUT: dict[str, Any] = {
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ROLE = "arn:aws:iam::123456789012:role/RosettaSageMakerRole"
+#: the account of local runs: default buckets (``sagemaker-<region>-000000000000``) and local ARNs
+LOCAL_ACCOUNT = "000000000000"
 
 
 def offline_env() -> None:
@@ -65,14 +72,17 @@ def sdk() -> SimpleNamespace:
     """The SDK classes Rosetta compiles to (imported once, after :func:`offline_env`)."""
     offline_env()
     _memoize_config_validation()
+    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.processing import Processor
     from sagemaker.core.shapes import (
+        MetricDefinition,
         ProcessingInput,
         ProcessingOutput,
         ProcessingS3Input,
         ProcessingS3Output,
     )
     from sagemaker.core.transformer import Transformer
+    from sagemaker.core.workflow import conditions
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.core.workflow.parameters import (
@@ -82,14 +92,35 @@ def sdk() -> SimpleNamespace:
         ParameterString,
     )
     from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
+    from sagemaker.mlops.workflow.fail_step import FailStep
     from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
-    from sagemaker.mlops.workflow.steps import ProcessingStep, TrainingStep, TransformStep
+    from sagemaker.mlops.workflow.retry import (
+        SageMakerJobExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy,
+        StepExceptionTypeEnum,
+        StepRetryPolicy,
+    )
+    from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TransformStep
     from sagemaker.serve.model_builder import ModelBuilder
     from sagemaker.train.configs import Compute, InputData, OutputDataConfig, StoppingCondition
     from sagemaker.train.model_trainer import ModelTrainer
 
     return SimpleNamespace(
+        MetricsSource=MetricsSource,
+        ModelMetrics=ModelMetrics,
+        MetricDefinition=MetricDefinition,
+        conditions=conditions,
+        PropertyFile=PropertyFile,
+        ConditionStep=ConditionStep,
+        FailStep=FailStep,
+        CacheConfig=CacheConfig,
+        StepRetryPolicy=StepRetryPolicy,
+        StepExceptionTypeEnum=StepExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy=SageMakerJobStepRetryPolicy,
+        SageMakerJobExceptionTypeEnum=SageMakerJobExceptionTypeEnum,
         Processor=Processor,
         ProcessingInput=ProcessingInput,
         ProcessingOutput=ProcessingOutput,
@@ -131,3 +162,76 @@ def session(bucket: str, *, region: str | None = None, sagemaker_client: Any = N
     if sagemaker_client is not None:
         kwargs["sagemaker_client"] = sagemaker_client
     return s.PipelineSession(**kwargs)
+
+
+#: a SageMaker config that opts out of telemetry, for sessions that users build themselves
+_OPT_OUT_YAML = "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n"
+
+
+@contextmanager
+def offline_build(uploads: dict[str, Path]) -> Iterator[None]:
+    """Build an SDK-native pipeline (a user's own ``PipelineSession()``, ``ModelTrainer`` without an
+    output path, ``ScriptProcessor(code=…)``…) with no network call.
+
+    Inside the block: the SDK's default bucket is ``sagemaker-<region>-000000000000`` without the
+    STS lookup or the bucket check; telemetry is opted out through the documented admin config file
+    (``SAGEMAKER_ADMIN_CONFIG_OVERRIDE``) unless the user set one; and every upload the SDK makes
+    while it builds (code, scripts) is captured into ``uploads`` (S3 URI → local copy) for the local
+    runner to stage, instead of going to S3. Not used by ``upsert``/``start``, which talk to AWS.
+    """
+    offline_env()
+    if not os.environ.get("SAGEMAKER_ADMIN_CONFIG_OVERRIDE"):
+        cfg = Path(tempfile.gettempdir()) / f"rosetta-sagemaker-config-{os.getuid()}.yaml"
+        cfg.write_text(_OPT_OUT_YAML)
+        os.environ["SAGEMAKER_ADMIN_CONFIG_OVERRIDE"] = str(cfg)
+    sdk()
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.core.s3.client import S3Uploader
+
+    staging = Path(tempfile.mkdtemp(prefix="rosetta-sdk-uploads-"))
+
+    def keep(uri: str, source: Path | bytes) -> None:
+        target = staging / str(len(uploads)) / uri.rsplit("/", 1)[-1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(source, bytes):
+            target.write_bytes(source)
+        elif source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+        uploads[uri] = target
+
+    def upload_data(self: Any, path: str, bucket: str | None = None, key_prefix: str = "data",
+                    callback: Any = None, extra_args: Any = None) -> str:
+        bucket = bucket or self.default_bucket()
+        src = Path(path)
+        uri = f"s3://{bucket}/{key_prefix}" + ("" if src.is_dir() else f"/{src.name}")
+        keep(uri, src)
+        return uri
+
+    def upload_string(self: Any, body: str, bucket: str, key: str, kms_key: Any = None) -> str:
+        uri = f"s3://{bucket}/{key}"
+        keep(uri, body.encode())
+        return uri
+
+    def upload_bytes(b: Any, s3_uri: str, kms_key: Any = None, sagemaker_session: Any = None) -> str:
+        keep(s3_uri, b if isinstance(b, bytes) else b.getvalue())
+        return s3_uri
+
+    patches: list[tuple[Any, str, Any]] = [
+        (Session, "generate_default_sagemaker_bucket_name",
+         lambda self, boto_session: f"sagemaker-{boto_session.region_name}-{LOCAL_ACCOUNT}"),
+        (Session, "_create_s3_bucket_if_it_does_not_exist", lambda self, bucket_name, region: None),
+        (Session, "account_id", lambda self: LOCAL_ACCOUNT),
+        (Session, "upload_data", upload_data),
+        (Session, "upload_string_as_file_body", upload_string),
+        (S3Uploader, "upload_bytes", staticmethod(upload_bytes)),
+    ]
+    saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in patches]
+    for owner, name, value in patches:
+        setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)

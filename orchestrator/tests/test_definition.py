@@ -117,4 +117,7 @@ def test_rosetta_cli_registers_pipeline_commands() -> None:
     for action, func in (("definition", cli.cmd_definition), ("upsert", cli.cmd_upsert),
                          ("start", cli.cmd_start), ("run", cli.cmd_run), ("graph", cli.cmd_graph)):
         args = parser.parse_args(["pipeline", action, str(IRIS)])
-        assert args.func is func
+        assert args.func.__wrapped__ is func  # wrapped: errors become one `error:` line, exit 2
+    for action in ("list", "describe", "approve", "reject"):
+        args = parser.parse_args(["models", action, *(["rosetta-iris/1"] if action != "list" else [])])
+        assert args.models_command == action and callable(args.func)

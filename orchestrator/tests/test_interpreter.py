@@ -51,9 +51,9 @@ def test_unresolvable_references_fail_clearly() -> None:
 def test_dependencies_from_refs_and_depends_on() -> None:
     d = {"Steps": [
         {"Name": "A", "Type": "Processing", "Arguments": {}},
-        {"Name": "B", "Type": "Training", "Arguments": {"x": {"Get": "Steps.A.Foo"}}},
+        {"Name": "B", "Type": "Training", "Arguments": {"x": {"Get": "Steps.A.ProcessingJobName"}}},
         {"Name": "C", "Type": "Processing", "DependsOn": ["A"], "Arguments": {
-            "y": {"Std:Join": {"On": "", "Values": [{"Get": "Steps.B.Bar"}]}}}}]}
+            "y": {"Std:Join": {"On": "", "Values": [{"Get": "Steps.B.ModelArtifacts.S3ModelArtifacts"}]}}}}]}
     assert dependencies(d) == {"A": set(), "B": {"A"}, "C": {"A", "B"}}
     assert step_refs(d["Steps"][2]["Arguments"]) == {"B"}
     d["Steps"][0]["DependsOn"] = ["C"]

@@ -50,7 +50,7 @@ def our_containers() -> list[str]:
     names = subprocess.run([docker(), "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
                            check=True).stdout.split()
     steps = ("Prepare", "Train", "Model", "Transform", "Check", "TMulti", "TSingle", "TWhole", "TAccept",
-             "TExecParams", "TPoison")
+             "TExecParams", "TPoison", "THeader")
     return [n for n in names if any(n.startswith(f"rosetta-{s}-") for s in steps)]
 
 
@@ -66,7 +66,8 @@ def test_echo_pipeline_end_to_end(echo_image: str, tmp_path: Path) -> None:
         assert sorted(tar.getnames()) == ["model.json", "sub", "sub/note.txt"]
         model = json.loads(tar.extractfile("model.json").read())  # type: ignore[union-attr]
     assert model == {"prefix": "yo", "repeat": 1, "rows": 4}  # parameters reached the hyperparameters
-    assert train["FinalMetricDataList"] == [{"MetricName": "rows", "Value": 4.0}]
+    # through the MetricDefinition that metrics=["rows"] declared (T-20)
+    assert [(m["MetricName"], m["Value"]) for m in train["FinalMetricDataList"]] == [("rows", 4.0)]
     out = local(result, result.steps["Transform"].properties["TransformOutput"]["S3OutputPath"])
     assert (out / "a.csv.out").read_text() == "".join(f"yo:a{i}\n" for i in range(4))
     assert (out / "b.csv.out").read_text() == "".join(f"yo:b{i}\n" for i in range(4))
@@ -87,7 +88,9 @@ def test_failing_step_reaches_the_user(echo_image: str, tmp_path: Path) -> None:
     assert "[Train] HyperparameterError: repeat: expected an integer, got 'abc'" in err
     assert "step Train failed" in err and "exit code: 1" in err
     assert "reason: HyperparameterError: repeat: expected an integer, got 'abc'" in err
-    assert re.search(r"Transform\s+│\s+Transform\s+│.*not started", res.stderr)
+    # not a terminal: a plain full-width table, every column kept (issue 13)
+    assert re.search(r"^Transform\s+Transform\s+other\s+not started$", res.stderr, re.M)
+    assert re.search(r"^Train\s+Training\s+other\s+Failed\s+[\d.]+\s+rosetta-test/echo:latest$", res.stderr, re.M)
     saved = json.loads(next((tmp_path / "runs").glob("*/result.json")).read_text())
     assert saved["steps"]["Train"]["exit_code"] == 1 and saved["status"] == "Failed"
     assert our_containers() == []
@@ -111,6 +114,9 @@ def transforms(echo_image: str, tmp_path_factory: pytest.TempPathFactory) -> tup
     lines = data / "lines"
     lines.mkdir()
     (lines / "a.csv").write_text("".join(f"a{i}\n" for i in range(7)))
+    headered = data / "headered"
+    headered.mkdir()
+    (headered / "hdr.csv").write_text(HEADER + "".join(NUMERIC_ROW.format(i) for i in range(2500)))  # ~2.4 MiB
 
     p = Pipeline("rosetta-transform-test", bucket="rosetta-test")
     train = p.training("Train", image=echo_image, inputs={"train": p.upload(data / "train")},
@@ -127,7 +133,35 @@ def transforms(echo_image: str, tmp_path_factory: pytest.TempPathFactory) -> tup
     p.transform("TAccept", model=m, data=p.upload(lines, "lines-accept"), accept="text/csv")
     p.transform("TExecParams", model=m_exec, data=p.upload(lines, "lines-exec"), strategy=None)
     p.transform("TPoison", model=m, data=p.upload(multi))
+    # issue 13: a header row in the first payload only; a correct runtime (D1) and the defect
+    m_header = p.model("ModelHeader", model_data=train.model_data, trained_by=train,
+                       env={"ROSETTA_CSV_HEADER": "true"})
+    m_bug = p.model("ModelHeaderBug", model_data=train.model_data, trained_by=train,
+                    env={"ROSETTA_CSV_HEADER": "true", "ECHO_HEADER_BUG": "1"})
+    hdr = p.upload(headered)
+    p.transform("THeader", model=m_header, data=hdr, max_payload_mb=1)
+    p.transform("THeaderBug", model=m_bug, data=hdr, max_payload_mb=1)
+    p.transform("THeaderBugJson", model=m_bug, data=hdr, max_payload_mb=1, accept="application/json")
+    p.transform("THeaderBugUnknown", model=m_bug, data=hdr, max_payload_mb=1, accept="application/x-echo")
     return run(p, tmp)
+
+
+HEADER = "id,value\n"
+NUMERIC_ROW = "{:05d}," + "7" * 1000 + "\n"  # 1007 bytes, every field a number
+
+
+def header_requests() -> list[tuple[int, int, int]]:
+    """(first byte, last byte, data records) of each 1 MiB request of hdr.csv, by arithmetic."""
+    row, mib, total = len(NUMERIC_ROW.format(0)), 1024 * 1024, 2500
+    first = (mib - len(HEADER)) // row
+    out, start, left = [], 0, total
+    n = first
+    while left:
+        n = min(n, left)
+        size = n * row + (len(HEADER) if not out else 0)
+        out.append((start, start + size - 1, n))
+        start, left, n = start + size, left - n, mib // row
+    return out
 
 
 def test_multirecord_splits_at_max_payload(transforms: tuple[RunResult, QuietReporter]) -> None:
@@ -184,6 +218,42 @@ def test_bad_record_fails_its_file_only(transforms: tuple[RunResult, QuietReport
     out = local(result, f"s3://rosetta-test/rosetta-transform-test/runs/{result.execution_id}/TPoison")
     assert (out / "good.csv.out").read_text() == "p:g0\np:g1\n" and not (out / "bad.csv.out").exists()
     assert our_containers() == []
+
+
+def test_headered_file_split_across_payloads(transforms: tuple[RunResult, QuietReporter]) -> None:
+    """A runtime that drops the header only where it is one: one output per data row, in order."""
+    result, reporter = transforms
+    assert result.steps["THeader"].status == "Succeeded", result.steps["THeader"].reason
+    out = local(result, result.steps["THeader"].properties["TransformOutput"]["S3OutputPath"])
+    assert (out / "hdr.csv.out").read_text().splitlines() == [
+        "p:" + NUMERIC_ROW.format(i).strip() for i in range(2500)]
+    assert len(requests(reporter, "THeader")) == len(header_requests()) == 3
+    assert result.steps["THeader"].properties["Records"] == 2500  # the header is not a record
+
+
+@pytest.mark.parametrize(("step", "kind"), [("THeaderBug", "text/csv"), ("THeaderBugJson", "application/json")])
+def test_lost_row_fails_the_file(transforms: tuple[RunResult, QuietReporter], step: str, kind: str) -> None:
+    """Issue 13: a runtime that drops the first line of every payload loses one data row per later
+    request. Before the check the step Succeeded with 2,498 outputs for 2,500 rows; now the file
+    fails, naming the request's byte range and both counts, and no .out is written."""
+    result, _ = transforms
+    res = result.steps[step]
+    start, end, sent = header_requests()[1]
+    assert res.status == "Failed"
+    assert res.reason == (f"1 input file(s) failed: hdr.csv: request 2/3 (bytes {start}-{end}) sent {sent} "
+                          f"record(s) and got {sent - 1} back ({kind}); every record needs exactly one output, "
+                          "in order (a data row taken for a header, or rows dropped?)")
+    out = local(result, f"s3://rosetta-test/rosetta-transform-test/runs/{result.execution_id}/{step}")
+    assert not (out / "hdr.csv.out").exists()
+
+
+def test_uncountable_type_is_said_once(transforms: tuple[RunResult, QuietReporter]) -> None:
+    """A response type the runner cannot count is not checked, and the log says so once."""
+    result, reporter = transforms
+    assert result.steps["THeaderBugUnknown"].status == "Succeeded"
+    notes = [line for line in reporter.lines["THeaderBugUnknown"] if "are not counted" in line]
+    assert notes == ["[rosetta] responses of type application/x-echo are not counted: one output per input "
+                     "record is not checked for them"]
 
 
 def test_s3_compatible_endpoint(echo_image: str, tmp_path: Path) -> None:

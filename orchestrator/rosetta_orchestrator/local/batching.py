@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 MIB = 1024 * 1024
 
@@ -38,23 +39,47 @@ def split_records(data: bytes, split_type: str | None) -> list[bytes]:
 def batches(records: list[bytes], strategy: str, max_payload_mb: int) -> Iterator[bytes]:
     """SingleRecord: one record per request; MultiRecord: as many whole records as fit in
     ``max_payload_mb`` MiB (0 = unlimited). A record over the limit fails the file (B-05, B-08)."""
-    limit = max_payload_mb * MIB if max_payload_mb else None
+    for request in plan(records, strategy, max_payload_mb * MIB if max_payload_mb else None,
+                        limit_name=f"MaxPayloadInMB={max_payload_mb}"):
+        yield request.body
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request's body and where it lies in its file (bytes ``start`` to ``end - 1``)."""
+
+    index: int
+    start: int
+    end: int
+    body: bytes
+
+
+def plan(records: list[bytes], strategy: str, limit: int | None, *, limit_name: str = "") -> list[Request]:
+    """The requests for a file's records, with their byte ranges: SingleRecord one record each,
+    MultiRecord as many whole records as fit in ``limit`` bytes (None = unlimited)."""
     for r in records:
         if limit is not None and len(r) > limit:
-            raise BatchError(f"a record of {len(r)} bytes exceeds MaxPayloadInMB={max_payload_mb}")
+            raise BatchError(f"a record of {len(r)} bytes exceeds {limit_name or f'{limit} bytes'}")
+    bodies: list[bytes] = []
     if strategy == "SingleRecord":
-        yield from records
-        return
-    buf: list[bytes] = []
-    size = 0
-    for r in records:
-        if buf and limit is not None and size + len(r) > limit:
-            yield b"".join(buf)
-            buf, size = [], 0
-        buf.append(r)
-        size += len(r)
-    if buf:
-        yield b"".join(buf)
+        bodies = list(records)
+    else:
+        buf: list[bytes] = []
+        size = 0
+        for r in records:
+            if buf and limit is not None and size + len(r) > limit:
+                bodies.append(b"".join(buf))
+                buf, size = [], 0
+            buf.append(r)
+            size += len(r)
+        if buf:
+            bodies.append(b"".join(buf))
+    out: list[Request] = []
+    offset = 0
+    for i, body in enumerate(bodies):
+        out.append(Request(i, offset, offset + len(body), body))
+        offset += len(body)
+    return out
 
 
 def assemble(responses: list[bytes], assemble_with: str | None) -> bytes:

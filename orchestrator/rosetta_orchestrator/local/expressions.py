@@ -115,13 +115,30 @@ class Resolver:
         return {k: self.resolve(v) for k, v in obj.items()}
 
     def _json_get(self, spec: Mapping[str, Any]) -> Any:
+        where = ""
         if "PropertyFile" in spec:
             pf = self.resolve(spec["PropertyFile"])  # {"S3Uri": …} recorded by the processing step
             uri = pf["S3Uri"] if isinstance(pf, dict) else pf
+            ref = spec["PropertyFile"].get("Get", "") if isinstance(spec["PropertyFile"], dict) else ""
+            if isinstance(pf, dict) and pf.get("OutputName"):
+                where = (f" (property file {ref.rsplit('.', 1)[-1]}: did the step write {pf.get('FilePath')} "
+                         f"to its output {pf.get('OutputName')!r}?)")
         else:
             uri = self.resolve(spec["S3Uri"])
-        doc = json.loads(self.read_file(str(uri)))
-        return lookup(doc, path_tokens(spec["Path"]), f"JsonGet {spec['Path']}")
+        try:
+            text = self.read_file(str(uri))
+        except Exception as exc:  # the store's own error type; one line for the user
+            raise ExpressionError(f"JsonGet {spec['Path']}: cannot read {uri}: {str(exc).splitlines()[0]}"
+                                  f"{where}") from None
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise ExpressionError(f"JsonGet {spec['Path']}: {uri} is not JSON ({exc})") from None
+        try:
+            return lookup(doc, path_tokens(spec["Path"]), f"JsonGet {spec['Path']}")
+        except ExpressionError as exc:
+            keys = ", ".join(map(str, doc)) if isinstance(doc, dict) else type(doc).__name__
+            raise ExpressionError(f"{exc} in {uri} (top-level keys: {keys})") from None
 
 
 def _text(value: Any) -> str:

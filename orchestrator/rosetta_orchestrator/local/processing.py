@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 from rosetta_orchestrator.local.container import run_job
-from rosetta_orchestrator.local.context import JobContext, StepFailed
+from rosetta_orchestrator.local.context import JobContext, StepFailed, exit_failure
 
 BASE = "/opt/ml/processing/"
 
@@ -18,6 +20,8 @@ def run_processing(ctx: JobContext, args: dict[str, Any], property_files: list[d
     entry = [str(a) for a in app.get("ContainerEntrypoint") or []]
     arguments = [str(a) for a in app.get("ContainerArguments") or []]
     volumes: dict[Path, str] = {}
+    for sub in ("inputs", "outputs", "ml-output"):
+        shutil.rmtree(ctx.workdir / sub, ignore_errors=True)
     for i, inp in enumerate(args.get("ProcessingInputs") or []):
         s3 = inp.get("S3Input")
         if not s3:
@@ -49,12 +53,17 @@ def run_processing(ctx: JobContext, args: dict[str, Any], property_files: list[d
         ctx.log(line)
 
     max_runtime = (args.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+    t0 = time.monotonic()
     code = run_job(image, [*entry[1:], *arguments], label=ctx.step, log=log,
                    entrypoint=entry[0] if entry else None, env=args.get("Environment") or {},
                    volumes=volumes, timeout=float(max_runtime) if max_runtime else None)
     if code != 0:
         files = [output / "failure", output / "message"]
         text = next((f.read_text(errors="replace") for f in files if f.is_file()), "")
+        internal = exit_failure(ctx.step, code, time.monotonic() - t0,
+                                float(max_runtime) if max_runtime else None, tail[-1] if tail else "")
+        if internal and not text.strip():
+            raise internal
         reason = (text.strip().splitlines()[0] if text.strip()
                   else tail[-1] if tail else f"processing container exited with {code}")
         raise StepFailed(ctx.step, reason, exit_code=code, details=text)
@@ -71,9 +80,13 @@ def run_processing(ctx: JobContext, args: dict[str, Any], property_files: list[d
         "PropertyFiles": {},
     }
     by_name = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in outputs}
-    for pf in property_files:  # for Std:JsonGet
+    for pf in property_files:
+        if pf["OutputName"] not in by_name:
+            raise StepFailed(ctx.step, f"property file {pf['PropertyFileName']} names output {pf['OutputName']!r}, "
+                                       f"which the step does not have (outputs: {', '.join(by_name) or 'none'})")
         uri = str(by_name[pf["OutputName"]]).rstrip("/") + "/" + pf["FilePath"].lstrip("/")
-        props["PropertyFiles"][pf["PropertyFileName"]] = {"S3Uri": uri}
+        props["PropertyFiles"][pf["PropertyFileName"]] = {"S3Uri": uri, "OutputName": pf["OutputName"],
+                                                          "FilePath": pf["FilePath"]}
     return props
 
 

@@ -7,6 +7,7 @@ part), so a definition behaves the same here and on SageMaker.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
 from pathlib import Path
@@ -30,7 +31,16 @@ class Store(Protocol):
     def put_file(self, src: Path, uri: str) -> None: ...
     def put_dir(self, src: Path, uri: str) -> None: ...
     def read_text(self, uri: str) -> str: ...
+    def write_text(self, uri: str, text: str, *, exclusive: bool = False) -> None: ...
+    def keys(self, uri: str) -> list[str]: ...
+    def exists(self, uri: str) -> bool: ...
+    def digest(self, uri: str) -> str: ...
+    def location(self, uri: str) -> str: ...
     def describe(self) -> str: ...
+
+
+def _prefix_match(rel: str, name: str) -> bool:
+    return rel.startswith(name)
 
 
 class LocalStore:
@@ -94,6 +104,44 @@ class LocalStore:
             raise StoreError(f"no object {uri}")
         return p.read_text()
 
+    def write_text(self, uri: str, text: str, *, exclusive: bool = False) -> None:
+        """Write an object; ``exclusive``: FileExistsError if it exists (claims a name atomically)."""
+        dst = self.path(uri)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with dst.open("x" if exclusive else "w") as f:
+            f.write(text)
+
+    def keys(self, uri: str) -> list[str]:
+        """The ``s3://`` URIs of every object under the prefix ``uri`` (S3Prefix semantics)."""
+        src = self.path(uri)
+        if src.is_file():
+            return [uri]
+        base = src if src.is_dir() else src.parent
+        if not base.is_dir():
+            return []
+        out = []
+        for f in sorted(base.rglob("*")):
+            rel = f.relative_to(base).as_posix()
+            if f.is_file() and (src.is_dir() or _prefix_match(rel, src.name)):
+                out.append("s3://" + f.relative_to(self.root).as_posix())
+        return out
+
+    def exists(self, uri: str) -> bool:
+        return bool(self.keys(uri))
+
+    def digest(self, uri: str) -> str:
+        """A hash of every object's key (relative to ``uri``) and content under the prefix."""
+        h = hashlib.sha256()
+        for key in self.keys(uri):
+            h.update(key[len(uri):].encode() + b"\0")
+            with self.path(key).open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        return h.hexdigest()
+
+    def location(self, uri: str) -> str:
+        return str(self.path(uri))
+
 
 class S3Store:
     """An S3-compatible endpoint (MinIO, moto, …) through boto3; buckets are created if missing."""
@@ -148,7 +196,53 @@ class S3Store:
 
     def read_text(self, uri: str) -> str:
         bucket, key = split_uri(uri)
-        return str(self.client.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+        try:
+            return str(self.client.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+        except self.client.exceptions.NoSuchKey:
+            raise StoreError(f"no object {uri}") from None
+        except self.client.exceptions.NoSuchBucket:
+            raise StoreError(f"no object {uri} (no bucket {bucket})") from None
+
+    def write_text(self, uri: str, text: str, *, exclusive: bool = False) -> None:
+        bucket, key = split_uri(uri)
+        self._bucket(bucket)
+        if exclusive:  # S3 conditional write (If-None-Match) claims the key, as O_EXCL does locally
+            from botocore.exceptions import ClientError
+
+            try:
+                self.client.put_object(Bucket=bucket, Key=key, Body=text.encode(), IfNoneMatch="*")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    raise FileExistsError(uri) from None
+                raise
+            return
+        self.client.put_object(Bucket=bucket, Key=key, Body=text.encode())
+
+    def _objects(self, uri: str) -> list[dict[str, Any]]:
+        bucket, prefix = split_uri(uri)
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            return [obj for page in pages for obj in page.get("Contents", [])]
+        except self.client.exceptions.NoSuchBucket:
+            return []
+
+    def keys(self, uri: str) -> list[str]:
+        bucket, _ = split_uri(uri)
+        return [f"s3://{bucket}/{o['Key']}" for o in self._objects(uri)]
+
+    def exists(self, uri: str) -> bool:
+        return bool(self._objects(uri))
+
+    def digest(self, uri: str) -> str:
+        """A hash of every object's key and ETag under the prefix (no download)."""
+        h = hashlib.sha256()
+        _, prefix = split_uri(uri)
+        for o in sorted(self._objects(uri), key=lambda o: str(o["Key"])):
+            h.update(f"{o['Key'][len(prefix):]}\0{o.get('ETag', '')}\0{o.get('Size', '')}\n".encode())
+        return h.hexdigest()
+
+    def location(self, uri: str) -> str:
+        return f"{uri} (at {self.endpoint_url})"
 
 
 def stage_assets(store: Store, assets: dict[str, Path]) -> None:

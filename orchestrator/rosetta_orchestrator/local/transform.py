@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from rosetta_orchestrator.local import batching
+from rosetta_orchestrator.local import batching, records
 from rosetta_orchestrator.local.container import follow_logs, remove_later, track
 from rosetta_orchestrator.local.context import JobContext, StepFailed
 from sagemaker_rosetta.containers import Server, container_name, unpack_model
@@ -65,20 +65,24 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
         workers = max(1, int(settings["MaxConcurrentTransforms"]))
         ctx.log(f"[rosetta] BatchStrategy={strategy} MaxPayloadInMB={payload} MaxConcurrentTransforms={workers}")
         failures: list[str] = []
+        check = _RecordCheck(ctx, t_in, t_out, strategy, env, _features(model_dir))
         with ThreadPoolExecutor(workers) as pool:
             for f in sorted(files):
                 rel = f.relative_to(input_dir)
                 try:
-                    records = batching.split_records(f.read_bytes(), t_in.get("SplitType"))
-                    requests = list(batching.batches(records, strategy, payload))
-                    responses = list(pool.map(lambda body: _invoke(server, body, t_in, t_out), requests))
-                except (batching.BatchError, _InvokeError) as exc:
+                    data = f.read_bytes()
+                    recs = batching.split_records(data, t_in.get("SplitType"))
+                    requests = batching.plan(recs, strategy, payload * batching.MIB if payload else None,
+                                             limit_name=f"MaxPayloadInMB={payload}")
+                    responses = list(pool.map(lambda r: _invoke(server, r.body, t_in, t_out), requests))
+                    check.file(recs, requests, responses)
+                except (batching.BatchError, _InvokeError, RecordCountError) as exc:
                     failures.append(f"{rel}: {exc}")  # B-11: the file fails, the others go on
                     continue
                 dest = out_dir / f"{rel}.out"
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(batching.assemble(responses, t_out.get("AssembleWith")))
-                counts["records"] += len(records)
+                dest.write_bytes(batching.assemble([body for body, _ in responses], t_out.get("AssembleWith")))
+                counts["records"] += len(recs) - check.header_lines
                 counts["requests"] += len(requests)
         ctx.log(f"[rosetta] {counts['records']} records in {counts['requests']} requests, "
                 f"{len(files) - len(failures)}/{len(files)} files")
@@ -125,12 +129,65 @@ class _InvokeError(RuntimeError):
     pass
 
 
-def _invoke(server: Server, body: bytes, t_in: dict[str, Any], t_out: dict[str, Any]) -> bytes:
+def _invoke(server: Server, body: bytes, t_in: dict[str, Any], t_out: dict[str, Any]) -> tuple[bytes, str]:
+    """The response body and its Content-Type."""
     # B-06: Content-Type from TransformInput; Accept only when TransformOutput sets it
     resp = server.invoke(body, content_type=t_in.get("ContentType"), accept=t_out.get("Accept"), timeout=600)
     if resp.status != 200:
         raise _InvokeError(f"HTTP {resp.status}: {resp.text.strip()[:300]}")
-    return resp.body
+    return resp.body, str(resp.headers.get("content-type", ""))
+
+
+class RecordCountError(RuntimeError):
+    """A response does not hold one output record per input record of its request."""
+
+
+class _RecordCheck:
+    """For MultiRecord + SplitType Line + AssembleWith Line: every request's output records must
+    equal the records it sent, or its file fails (issue 13: a header dropped from every payload
+    shifted every later prediction and still Succeeded)."""
+
+    def __init__(self, ctx: JobContext, t_in: dict[str, Any], t_out: dict[str, Any], strategy: str,
+                 env: dict[str, str], features: list[str] | None) -> None:
+        self.ctx = ctx
+        self.active = (strategy == "MultiRecord" and t_in.get("SplitType") == "Line"
+                       and t_out.get("AssembleWith") == "Line")
+        self.headered = records.header_expected(t_in.get("ContentType"), env)
+        self.features = features
+        self.header_lines = 0
+        self._unchecked: set[str] = set()
+
+    def file(self, recs: list[bytes], requests: list[batching.Request],
+             responses: list[tuple[bytes, str]]) -> None:
+        first = next((r for r in recs if r.strip()), b"")
+        self.header_lines = 1 if self.headered and records.is_header(first, self.features) else 0
+        if not self.active:
+            return
+        for req, (body, ctype) in zip(requests, responses, strict=True):
+            sent = records.nonblank_lines(req.body) - (self.header_lines if req.index == 0 else 0)
+            got = records.output_records(body, ctype)
+            if got is None:
+                kind = records.media_type(ctype) or "no Content-Type"
+                if kind not in self._unchecked:
+                    self._unchecked.add(kind)
+                    self.ctx.log(f"[rosetta] responses of type {kind} are not counted: one output per "
+                                 "input record is not checked for them")
+                continue
+            if got != sent:
+                raise RecordCountError(
+                    f"request {req.index + 1}/{len(requests)} (bytes {req.start}-{req.end - 1}) sent {sent} "
+                    f"record(s) and got {got} back ({records.media_type(ctype)}); every record needs exactly "
+                    "one output, in order (a data row taken for a header, or rows dropped?)")
+
+
+def _features(model_dir: Path) -> list[str] | None:
+    """The model's feature names from the runtime's ``rosetta.json`` (decisions D2), if any."""
+    try:
+        doc = json.loads((model_dir / "rosetta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    features = doc.get("features") if isinstance(doc, dict) else None
+    return [str(f) for f in features] if isinstance(features, list) else None
 
 
 def _apply_execution_parameters(ctx: JobContext, server: Server, settings: dict[str, Any]) -> None:

@@ -5,6 +5,10 @@ train: hyperparameters ``prefix`` (string) and ``repeat`` (integer, else Hyperpa
 serve: ``/ping``; ``/execution-parameters`` from ECHO_EXECUTION_PARAMETERS (JSON) or 404;
 ``/invocations`` answers ``<prefix>:<record>`` per input line (repeat times), logs one
 ``request records=N bytes=B accept=A`` line per request, 413 above SAGEMAKER_MAX_PAYLOAD_IN_MB.
+With ROSETTA_CSV_HEADER=true the first line of a request is dropped when it is not numeric (the
+header rule D1), or always with ECHO_HEADER_BUG=1 (the defect of issue 13: a data row lost per
+request). ``Accept: application/json`` answers ``{"predictions": [...]}``; any other Accept but
+text/csv answers its own type with the CSV body (a type the runner cannot count).
 """
 
 import json
@@ -76,12 +80,26 @@ class Handler(BaseHTTPRequestHandler):
         if "POISON" in text:
             return self._send(400, b"row 1: 'POISON' is not a number\n")
         lines = [line for line in text.splitlines() if line.strip()]
+        if lines and os.environ.get("ROSETTA_CSV_HEADER") == "true" and (
+                os.environ.get("ECHO_HEADER_BUG") == "1" or not numeric(lines[0])):
+            lines = lines[1:]
         print(f"request records={len(lines)} bytes={n} accept={self.headers.get('Accept')} "
               f"content_type={self.headers.get('Content-Type')} "
               f"env_batch={os.environ.get('SAGEMAKER_BATCH')} "
               f"strategy={os.environ.get('SAGEMAKER_BATCH_STRATEGY')}", flush=True)
-        out = "".join(f"{self.model['prefix']}:{line}\n" for line in lines for _ in range(self.model["repeat"]))
-        self._send(200, out.encode(), "text/csv")
+        outputs = [f"{self.model['prefix']}:{line}" for line in lines for _ in range(self.model["repeat"])]
+        accept = self.headers.get("Accept") or "text/csv"
+        if accept == "application/json":
+            return self._send(200, json.dumps({"predictions": outputs}).encode(), accept)
+        self._send(200, "".join(f"{o}\n" for o in outputs).encode(), accept)
+
+
+def numeric(line: str) -> bool:
+    try:
+        [float(f) for f in line.split(",")]
+    except ValueError:
+        return False
+    return True
 
 
 def serve() -> None:

@@ -18,7 +18,7 @@ def pipeline() -> Pipeline:
     prep = p.processing("Prepare", image=IMAGE, code=HERE / "prepare.py", outputs=["train", "batch"],
                         arguments=["--lines", lines])
     train = p.training("Train", image=IMAGE, inputs={"train": prep.output("train")},
-                       hyperparameters={"prefix": prefix, "repeat": repeat})
+                       hyperparameters={"prefix": prefix, "repeat": repeat}, metrics=["rows"])
     model = p.model("Model", model_data=train.model_data, trained_by=train)
     tr = p.transform("Transform", model=model, data=prep.output("batch"), split_type="Line",
                      strategy="MultiRecord", max_payload_mb=1, assemble_with="Line")
