@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rosetta_conformance.clauses import PROFILES, select
 from rosetta_conformance.manifest import ManifestError, load, load_expected_failures
 from rosetta_conformance.outcome import Result
-from rosetta_conformance.report import STYLE, print_report, write_reports
+from rosetta_conformance.report import STYLE, print_report, slug, write_reports
 from rosetta_conformance.runner import run_suite
 
 
@@ -30,11 +30,41 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("out/conformance"),
                    help="directory for the JUnit XML and Markdown reports (default: out/conformance)")
     p.add_argument("-j", "--jobs", type=int, default=4, help="checks run in parallel (default 4)")
+    p.add_argument("--golden", nargs="?", const="auto", metavar="LANG",
+                   help="instead: run the golden cases (conformance/golden) against IMAGE, a Rosetta runtime image, "
+                        "with the LANG fixture programs (python, r, julia; default: from the image name)")
     p.set_defaults(func=run)
+
+
+def run_golden_cases(args: argparse.Namespace, console: Console) -> int:
+    """``--golden``: the runtime contract's cases over HTTP, one result per case."""
+    from rosetta_conformance.golden_images import RUNTIME_IMAGES, GoldenRun
+
+    lang = RUNTIME_IMAGES.get(args.image or "") if args.golden == "auto" else args.golden
+    if lang not in ("python", "r", "julia"):
+        console.print("[bold red]error:[/] name the language of the golden programs: --golden python|r|julia")
+        return 2
+    runner = GoldenRun(args.image, lang, jobs=max(1, min(args.jobs, 4)))
+    console.print(f"golden cases against {args.image} ({lang}): {len(runner.cases.cases)} serving, "
+                  f"{len(runner.cases.training)} training", soft_wrap=True)
+
+    def line(r: Result) -> None:
+        console.out(f"  {r.clause} {r.status.value}", highlight=False)
+
+    report = runner.run(progress=line)
+    print_report(report, console)
+    xml_path, md_path = write_reports(report, args.output, stem=slug(args.image) + "-golden")
+    console.print(f"reports: {xml_path}, {md_path}", soft_wrap=True)
+    return report.exit_code
 
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
+    if args.golden:
+        if not args.image:
+            console.print("[bold red]error:[/] name the runtime image: rosetta conform rosetta/python:latest --golden")
+            return 2
+        return run_golden_cases(args, console)
     try:
         manifest = load(args.manifest)
         expected = load_expected_failures(args.expected_failures or manifest.expected_failures)

@@ -1,0 +1,257 @@
+"""Run the golden cases against a Rosetta runtime image over HTTP (``rosetta conform IMAGE --golden LANG``).
+
+For each fixture program the cases use (``conformance/golden/models/<lang>/<program>/``) an image is
+built ``FROM`` the runtime image with the program as ``/opt/program``. Each serving setup is trained
+once with ``IMAGE train`` on a fake ``/opt/ml``; the cases are grouped by setup and serving
+environment, so one container serves every case of a group. Training cases each run ``IMAGE train``
+and are judged by what is visible from outside: the exit code, the failure file, ``seen.json`` (the
+model writes it to ``SM_OUTPUT_DATA_DIR``) and ``rosetta.json``. Results are the suite's own
+:class:`~rosetta_conformance.outcome.Result` (one per case, ID = case id), so the same reports and
+expected-failure rules apply: a case listed in ``expected-differences/<lang>.json`` reports XFAIL.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rosetta_conformance import golden
+from rosetta_conformance.golden import Case, Golden, Setup, TrainingCase
+from rosetta_conformance.outcome import Result, Status
+from rosetta_conformance.runner import Report
+from sagemaker_rosetta import containers, images
+from sagemaker_rosetta.containers import LABEL, RUN_ID, DockerError, Response, RunTimeout, Server, ml_root
+
+#: the runtime images and the language of their programs
+RUNTIME_IMAGES = {"rosetta/python:latest": "python", "rosetta/r:latest": "r", "rosetta/r:rpy2": "r",
+                  "rosetta/julia:latest": "julia"}
+PROGRAM_FILE = {"python": "model.py", "r": "model.R", "julia": "model.jl"}
+Progress = Callable[[Result], None]
+
+
+def program_tag(base: str, program: str) -> str:
+    """``rosetta-conformance/golden-<base>:<program>``, e.g. ``golden-r-rpy2:hooks``."""
+    slug = base.split("/")[-1].replace(":", "-").replace("_", "-")
+    return f"rosetta-conformance/golden-{slug}:{program}"
+
+
+def build_program_image(base: str, lang: str, program: str, root: Path | None = None) -> str:
+    """``FROM base`` + ``models/<lang>/<program>/`` as ``/opt/program`` (a one-layer build)."""
+    src = (root or golden.golden_dir()) / "models" / lang / program
+    if not (src / PROGRAM_FILE[lang]).is_file():
+        raise FileNotFoundError(f"no golden program {src / PROGRAM_FILE[lang]}")
+    tag = program_tag(base, program)
+    with tempfile.TemporaryDirectory(prefix="rosetta-golden-") as tmp:
+        shutil.copytree(src, Path(tmp) / "program")
+        (Path(tmp) / "Dockerfile").write_text(f"FROM {base}\nCOPY program/ /opt/program/\n")
+        images.docker_build(tag, Path(tmp) / "Dockerfile", Path(tmp), say=lambda _: None, quiet=True)
+    return tag
+
+
+@dataclass
+class Answer:
+    """One case's request and what came back (``response`` None: no answer, see ``error``)."""
+
+    case: Case
+    response: Response | None
+    error: str = ""
+
+
+@dataclass
+class GoldenRun:
+    """The golden cases against one runtime image; :meth:`run` returns a report and keeps the answers."""
+
+    base: str
+    lang: str
+    root: Path = field(default_factory=golden.golden_dir)
+    jobs: int = 2
+    ready_timeout: float = 180.0
+    train_timeout: float = 300.0
+    training: bool = True
+    answers: dict[str, Answer] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.cases: Golden = golden.load(self.root)
+        self.expected = golden.expected_differences(self.lang, self.root)
+        self.labels = {LABEL: RUN_ID, "io.rosetta.conformance": f"golden-{uuid.uuid4().hex[:10]}"}
+        self.workdir = Path(tempfile.mkdtemp(prefix="rosetta-golden-"))
+        self._tags: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # -- images and models ------------------------------------------------------------------------
+    def image(self, program: str) -> str:
+        with self._lock:
+            if program not in self._tags:
+                self._tags[program] = build_program_image(self.base, self.lang, program, self.root)
+            return self._tags[program]
+
+    def _layout(self, name: str, hyperparameters: dict[str, str], channels: dict[str, dict[str, str]],
+                inputdataconfig: dict[str, Any] | None) -> Path:
+        root = ml_root(self.workdir / name, hyperparameters=hyperparameters, channels={ch: {} for ch in channels})
+        for ch, files in channels.items():
+            for rel, text in files.items():
+                path = root / "input" / "data" / ch / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+        if inputdataconfig is not None:
+            (root / "input" / "config" / "inputdataconfig.json").write_text(json.dumps(inputdataconfig))
+        for p in [root, *root.rglob("*")]:  # any container user may write outputs
+            p.chmod(0o777 if p.is_dir() else 0o666)
+        return root
+
+    def _train(self, name: str, program: str, hyperparameters: dict[str, str], channels: dict[str, dict[str, str]],
+               inputdataconfig: dict[str, Any] | None) -> tuple[Path, int | None, str]:
+        root = self._layout(name, hyperparameters, channels, inputdataconfig)
+        try:
+            done = containers.run(self.image(program), ["train"], volumes={root: "/opt/ml"}, labels=self.labels,
+                                  timeout=self.train_timeout)
+            return root, done.returncode, (done.stdout + done.stderr)[-1500:]
+        except RunTimeout:
+            return root, None, f"training timed out after {self.train_timeout:.0f} s"
+
+    def trained(self, setup: Setup) -> Path:
+        """The model directory of ``setup``; raises with the log when training fails."""
+        root, code, log = self._train(f"setup-{setup.name}", setup.program, setup.hyperparameters, setup.channels,
+                                      setup.inputdataconfig)
+        if code != 0:
+            raise RuntimeError(f"training setup {setup.name!r} exited {code}: {log}")
+        return root / "model"
+
+    # -- serving ------------------------------------------------------------------------------------
+    def _serve_group(self, setup: Setup, env: dict[str, str], cases: list[Case], models: dict[str, Path | str],
+                     done: Callable[[Answer], None]) -> None:
+        model = models[setup.name]
+        if isinstance(model, str):
+            for c in cases:
+                done(Answer(c, None, model))
+            return
+        server = Server(self.image(setup.program), env=env, volumes={model: "/opt/ml/model:ro"}, labels=self.labels,
+                        name=containers.container_name(f"golden-{setup.name}"))
+        try:
+            server.start()
+            server.wait_ready(self.ready_timeout)
+        except (DockerError, RuntimeError, TimeoutError) as exc:
+            server.remove()
+            for c in cases:
+                done(Answer(c, None, f"server for setup {setup.name!r} with env {env} did not start: {exc}"))
+            return
+        try:
+            for c in cases:
+                try:
+                    r = server.request(str(c.request.get("method", "POST")), str(c.request.get("path", "/invocations")),
+                                       c.body, c.headers, timeout=60)
+                    done(Answer(c, r))
+                except OSError as exc:
+                    done(Answer(c, None, f"no answer: {exc}"))
+        finally:
+            server.remove()
+
+    # -- the run ------------------------------------------------------------------------------------
+    def _result(self, cid: str, clause: str, what: str, problems: list[str], sent: str, received: str,
+                seconds: float) -> Result:
+        status = Status.FAIL if problems else Status.PASS
+        res = Result(cid, what, clause, "golden", status, "; ".join(problems), sent, received, seconds)
+        if cid in self.expected:
+            res.reason = self.expected[cid]
+            res.status = Status.XFAIL if problems else Status.XPASS
+        return res
+
+    def run(self, progress: Progress | None = None) -> Report:
+        t0 = time.monotonic()
+        results: dict[str, Result] = {}
+        lock = threading.Lock()
+
+        def record(res: Result) -> None:
+            with lock:
+                results[res.clause] = res
+            if progress:
+                progress(res)
+
+        def answered(a: Answer) -> None:
+            self.answers[a.case.id] = a
+            c = a.case
+            sent = f"{c.request.get('method', 'POST')} {c.request.get('path', '/invocations')} {c.headers} " \
+                   f"{c.body[:120]!r}" + (f" env {c.env}" if c.env else "")
+            if a.response is None:
+                record(self._result(c.id, c.clause, f"serving: {c.setup}", [a.error], sent, "", 0.0))
+                return
+            r = a.response
+            got = f"{r.status} {r.headers.get('content-type', '')} {r.body[:200]!r}"
+            record(self._result(c.id, c.clause, f"serving: {c.setup}", golden.judge(c, r), sent, got, r.seconds))
+
+        used = sorted({self.cases.setups[c.setup].name for c in self.cases.cases})
+        models: dict[str, Path | str] = {}
+        try:
+            with ThreadPoolExecutor(max(1, self.jobs), thread_name_prefix="golden") as pool:
+                def train_setup(name: str) -> None:
+                    try:
+                        models[name] = self.trained(self.cases.setups[name])
+                    except (RuntimeError, DockerError, FileNotFoundError) as exc:
+                        models[name] = str(exc)
+                list(pool.map(train_setup, used))
+                groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Case]] = {}
+                for c in self.cases.cases:
+                    groups.setdefault(c.group, []).append(c)
+                futures = [pool.submit(self._serve_group, self.cases.setups[setup], dict(env), cases, models, answered)
+                           for (setup, env), cases in groups.items()]
+                if self.training:
+                    futures += [pool.submit(self._training_case, tc, record) for tc in self.cases.training]
+                for f in futures:
+                    f.result()
+        finally:
+            self.cleanup()
+        order = [c.id for c in self.cases.cases] + ([t.id for t in self.cases.training] if self.training else [])
+        return Report(f"{self.base} (golden, {self.lang})", ["golden"], [results[i] for i in order if i in results],
+                      time.monotonic() - t0)
+
+    def _training_case(self, tc: TrainingCase, record: Callable[[Result], None]) -> None:
+        t0 = time.monotonic()
+        sent = f"train {tc.program}: hyperparameters.json {tc.hyperparameters}; channels " \
+               f"{ {ch: sorted(files) for ch, files in tc.channels.items()} }"
+        try:
+            root, code, log = self._train(f"training-{tc.id}", tc.program, tc.hyperparameters, tc.channels,
+                                          tc.inputdataconfig)
+        except (DockerError, FileNotFoundError) as exc:
+            record(self._result(tc.id, tc.clause, "training", [str(exc)], sent, "", time.monotonic() - t0))
+            return
+
+        def read_json(path: Path) -> dict[str, Any] | None:
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, ValueError):
+                return None
+            return doc if isinstance(doc, dict) else None
+
+        failure_path = root / "output" / "failure"
+        failure = failure_path.read_text(errors="replace") if failure_path.is_file() else None
+        problems = golden.judge_training(tc, code, failure, read_json(root / "output" / "data" / "seen.json"),
+                                         read_json(root / "model" / "rosetta.json"), root)
+        first = (failure or "").strip().split("\n", 1)[0]
+        got = f"exit {code}" + (f"; failure: {first[:200]}" if first else "") + (f"; log: {log[-300:]}" if problems
+                                                                                  else "")
+        record(self._result(tc.id, tc.clause, "training", problems, sent, got, time.monotonic() - t0))
+
+    def cleanup(self) -> None:
+        try:
+            containers.remove_labelled(f"io.rosetta.conformance={self.labels['io.rosetta.conformance']}")
+        except DockerError:
+            pass  # on the way out; the run label still finds them
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def run_golden(base: str, lang: str | None = None, **kw: Any) -> tuple[Report, GoldenRun]:
+    """The golden cases against ``base`` (a Rosetta runtime image); ``lang`` defaults from the image name."""
+    lang = lang or RUNTIME_IMAGES.get(base)
+    if lang not in golden.LANGUAGES:
+        raise ValueError(f"which language's golden programs? pass one of {', '.join(golden.LANGUAGES)} for {base}")
+    runner = GoldenRun(base, lang, **kw)
+    return runner.run(), runner

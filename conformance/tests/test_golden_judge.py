@@ -1,0 +1,69 @@
+"""The golden-case judge: records as parsed values, messages exact, the cases well formed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rosetta_conformance import golden
+from rosetta_conformance.golden import Case
+from sagemaker_rosetta.containers import Response
+
+
+def _case(expect: dict[str, object]) -> Case:
+    return Case("c", "B-08", "plain", {}, {"method": "POST", "path": "/invocations"}, expect)
+
+
+def _r(status: int, body: bytes, ctype: str) -> Response:
+    return Response(status, {"content-type": ctype}, body, 0.01)
+
+
+def test_records_compare_as_numbers_across_number_formats() -> None:
+    case = _case({"status": 200, "content_type": "text/csv", "records": [[6], [15.5]]})
+    assert golden.judge(case, _r(200, b"6.0\n15.5\n", "text/csv; charset=utf-8")) == []
+    assert golden.judge(case, _r(200, b"6\n15.500000000001\n", "text/csv")) == []  # within 1e-9 relative
+    assert golden.judge(case, _r(200, b"6\n15.6\n", "text/csv"))  # a different number
+    assert golden.judge(case, _r(200, b"6\n", "text/csv"))  # a record lost
+    assert golden.judge(case, _r(200, b'{"predictions": [6, 15.5]}', "application/json")) == [
+        "content type 'application/json', want 'text/csv'"]
+    jl = _case({"status": 200, "records": [[1, 2], ["a"]]})
+    assert golden.judge(jl, _r(200, b'[1.0, 2]\n"a"\n', "application/jsonlines")) == []
+    assert golden.judge(jl, _r(200, b'[1.0, 2]\n"b"\n', "application/jsonlines"))  # strings exactly
+
+
+def test_messages_are_exact_or_match_their_pattern() -> None:
+    case = _case({"status": 400, "message": "row 2: 'x' is not a number"})
+    assert golden.judge(case, _r(400, b"row 2: 'x' is not a number\n", "text/plain; charset=utf-8")) == []
+    assert golden.judge(case, _r(400, b"row 2: 'x' is not a number", "text/plain; charset=utf-8"))  # no newline
+    assert golden.judge(case, _r(400, b"row 2: 'x' is not a number\n", "text/html"))
+    assert golden.judge(case, _r(500, b"row 2: 'x' is not a number\n", "text/plain; charset=utf-8"))
+    pat = _case({"status": 413, "message_pattern": r"payload too large: \d+ bytes > limit \d+ bytes"})
+    assert golden.judge(pat, _r(413, b"payload too large: 7 bytes > limit 6 bytes\n", "text/plain")) == []
+    assert golden.judge(pat, _r(413, b"too large\n", "text/plain"))
+
+
+def test_headers_and_exact_bodies() -> None:
+    case = _case({"status": 200, "body": "6|15.5", "headers": {"Content-Type": "application/x-pipe"}})
+    assert golden.judge(case, _r(200, b"6|15.5", "application/x-pipe")) == []
+    assert golden.judge(case, _r(200, b"6.0|15.5", "application/x-pipe"))
+
+
+def test_normalized_bodies_agree_across_runtimes() -> None:
+    a = golden.normalized(_r(200, b"3.0\n", "text/csv"))
+    b = golden.normalized(_r(200, b"3\n", "text/csv"))
+    assert golden.agree(a, b)
+    assert not golden.agree(a, golden.normalized(_r(200, b"4\n", "text/csv")))
+    m1 = golden.normalized(_r(400, b"cannot decode payload: input refused\n", "text/plain"))
+    m2 = golden.normalized(_r(400, b"cannot decode payload: ValueError: input refused\n", "text/plain"))
+    assert not golden.agree(m1, m2)
+
+
+def test_expected_differences_need_reasons(tmp_path: Path) -> None:
+    (tmp_path / "expected-differences").mkdir()
+    (tmp_path / "expected-differences" / "r.json").write_text(json.dumps({"csv-two-rows": ""}))
+    with pytest.raises(ValueError, match="reason"):
+        golden.expected_differences("r", tmp_path)
+    (tmp_path / "expected-differences" / "r.json").write_text(json.dumps({"csv-two-rows": "R writes 6 as 6.0"}))
+    assert golden.expected_differences("r", tmp_path) == {"csv-two-rows": "R writes 6 as 6.0"}
