@@ -1,0 +1,68 @@
+"""Golden-case fixture model plus input_fn and output_fn (conformance/golden/README.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Hyperparameters:
+    scale: float = 1.0
+    offset: int = 0
+    flag: bool = False
+    label: str = "x"
+    tags: list = field(default_factory=list)  # type: ignore[type-arg]  # items as given
+    target: str = "y"
+    fail: str = ""
+
+
+def fit(data: Any, hp: Hyperparameters) -> dict[str, float]:
+    if hp.fail == "fit":
+        raise ValueError("fit failed on purpose")
+    train = data["train"]
+    seen = {
+        "hyperparameters": asdict(hp),
+        "sm_hps": json.loads(os.environ["SM_HPS"]),
+        "columns": [str(c) for c in train.columns],
+        "rows": len(train),
+        "first_column": train.iloc[:, 0].tolist(),
+        "channels": sorted(data),
+    }
+    out = os.environ["SM_OUTPUT_DATA_DIR"]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "seen.json"), "w") as fh:
+        json.dump(seen, fh)
+    return {"scale": hp.scale, "offset": hp.offset}
+
+
+def predict(model: dict[str, float], X: np.ndarray) -> np.ndarray:
+    if (X == -999).any():
+        raise ValueError("boom")
+    out = X.sum(axis=1) * model["scale"] + model["offset"]
+    return out[:-1] if (X == -1).any() else out
+
+
+def input_fn(body: bytes, content_type: str) -> np.ndarray | None:
+    if content_type == "application/x-semicolon":
+        rows = [[float(v) for v in line.split(";")] for line in body.decode().splitlines() if line.strip()]
+        return np.asarray(rows, dtype=np.float64)
+    if content_type == "application/x-raise":
+        raise ValueError("input refused")
+    return None
+
+
+def _number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def output_fn(predictions: Any, accept: str) -> tuple[bytes, str] | None:
+    if accept == "application/x-pipe":
+        return "|".join(_number(v) for v in np.asarray(predictions).ravel()).encode(), "application/x-pipe"
+    if accept == "application/x-raise-out":
+        raise ValueError("output refused")
+    return None

@@ -1,0 +1,47 @@
+"""Golden-case fixture model, no hooks (conformance/golden/README.md); the same behaviour in every language."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Hyperparameters:
+    scale: float = 1.0
+    offset: int = 0
+    flag: bool = False
+    label: str = "x"
+    tags: list = field(default_factory=list)  # type: ignore[type-arg]  # items as given
+    target: str = "y"
+    fail: str = ""
+
+
+def fit(data: Any, hp: Hyperparameters) -> dict[str, float]:
+    if hp.fail == "fit":
+        raise ValueError("fit failed on purpose")
+    train = data["train"]
+    seen = {
+        "hyperparameters": asdict(hp),
+        "sm_hps": json.loads(os.environ["SM_HPS"]),
+        "columns": [str(c) for c in train.columns],
+        "rows": len(train),
+        "first_column": train.iloc[:, 0].tolist(),
+        "channels": sorted(data),
+    }
+    out = os.environ["SM_OUTPUT_DATA_DIR"]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "seen.json"), "w") as fh:
+        json.dump(seen, fh)
+    return {"scale": hp.scale, "offset": hp.offset}
+
+
+def predict(model: dict[str, float], X: np.ndarray) -> np.ndarray:
+    if (X == -999).any():
+        raise ValueError("boom")
+    out = X.sum(axis=1) * model["scale"] + model["offset"]
+    return out[:-1] if (X == -1).any() else out
