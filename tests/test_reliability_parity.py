@@ -1,15 +1,80 @@
-"""Differential parity: the same request bytes give the same status and record count in every runtime.
+"""Differential parity: the same request bytes give the same answer in every runtime.
 
-Runs after tests/test_reliability.py (files run in name order), which collects each runtime's matrix.
+The golden cases (conformance/golden) run against the four runtime images over HTTP: every image must
+give each case's expected status, records (parsed values) and exact message, unless the case is in that
+language's expected-differences file with a reason; and the four images must agree with each other on
+the body of every case none of them lists (parsed records, first message line), not only on the status.
+One run per image serves all its cases (one container per setup and serving environment).
+
+The status-code parity of the reliability matrix and of the schemathesis cases is collected by
+tests/test_reliability.py.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from bench import reliability as rel
+from rosetta_conformance import golden
+from rosetta_conformance.golden_images import RUNTIME_IMAGES, GoldenRun
+from rosetta_conformance.outcome import Status
+from rosetta_conformance.runner import Report
+from sagemaker_rosetta import engine
 
 pytestmark = pytest.mark.docker
+
+IMAGES = list(RUNTIME_IMAGES)
+
+
+@pytest.fixture(scope="module")
+def golden_runs() -> dict[str, tuple[Report, GoldenRun]]:
+    missing = [i for i in IMAGES if not engine.image_exists(i)]
+    assert not missing, f"{missing} not built: run `rosetta build python r r-rpy2 julia` first"
+
+    def one(image: str) -> tuple[Report, GoldenRun]:
+        runner = GoldenRun(image, RUNTIME_IMAGES[image], jobs=2)
+        return runner.run(), runner
+
+    with ThreadPoolExecutor(2) as pool:  # two images at a time: each run is itself parallel
+        done = dict(zip(IMAGES, pool.map(one, IMAGES), strict=True))
+    for image, (report, _) in done.items():
+        counts = {s.value: len(report.by_status(s)) for s in Status if report.by_status(s)}
+        print(f"golden cases on {image}: {counts} in {report.seconds:.1f} s")
+    return done
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_golden_cases_on_the_image(image: str, golden_runs: dict[str, tuple[Report, GoldenRun]]) -> None:
+    """Each case's status, records and message, as the case says; listed differences must still differ."""
+    report, _ = golden_runs[image]
+    wrong = [f"{r.clause} [{r.source}]: {r.detail} | sent {r.sent[:160]} | got {r.received[:200]}"
+             for r in report.results if r.status is Status.FAIL]
+    stale = [f"{r.clause} passes: remove it from expected-differences ({r.reason})"
+             for r in report.results if r.status is Status.XPASS]
+    assert report.results, "no golden cases ran"
+    assert not wrong + stale, f"{len(wrong)} of {len(report.results)} cases differ on {image}:\n" + "\n".join(
+        wrong + stale)
+
+
+def test_golden_bodies_agree_across_images(golden_runs: dict[str, tuple[Report, GoldenRun]]) -> None:
+    """Same bytes in, same parsed body out, on every image (cases no image lists as a difference)."""
+    runs = {image: run for image, (_, run) in golden_runs.items()}
+    listed = set().union(*(run.expected for run in runs.values()))
+    cases = next(iter(runs.values())).cases.cases
+    disagreements = []
+    for case in cases:
+        if case.id in listed:
+            continue
+        answers = {image: run.answers.get(case.id) for image, run in runs.items()}
+        got = {image: golden.normalized(a.response) if a is not None and a.response is not None else None
+               for image, a in answers.items()}
+        reference_image, reference = next(iter(got.items()))
+        for image, value in got.items():
+            if value is None or reference is None or not golden.agree(value, reference):
+                disagreements.append(f"{case.id}: {reference_image} {reference!r:.160} vs {image} {value!r:.160}")
+    assert not disagreements, f"{len(disagreements)} body disagreements:\n" + "\n".join(disagreements)
 
 
 def test_parity_across_runtimes() -> None:

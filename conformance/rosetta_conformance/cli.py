@@ -33,6 +33,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--golden", nargs="?", const="auto", metavar="LANG",
                    help="instead: run the golden cases (conformance/golden) against IMAGE, a Rosetta runtime image, "
                         "with the LANG fixture programs (python, r, julia; default: from the image name)")
+    p.add_argument("--golden-dir", type=Path, help="golden cases folder (default: conformance/golden of this checkout)")
     p.set_defaults(func=run)
 
 
@@ -44,7 +45,8 @@ def run_golden_cases(args: argparse.Namespace, console: Console) -> int:
     if lang not in ("python", "r", "julia"):
         console.print("[bold red]error:[/] name the language of the golden programs: --golden python|r|julia")
         return 2
-    runner = GoldenRun(args.image, lang, jobs=max(1, min(args.jobs, 4)))
+    extra = {"root": args.golden_dir.resolve()} if args.golden_dir else {}
+    runner = GoldenRun(args.image, lang, jobs=max(1, min(args.jobs, 4)), **extra)
     console.print(f"golden cases against {args.image} ({lang}): {len(runner.cases.cases)} serving, "
                   f"{len(runner.cases.training)} training", soft_wrap=True)
 
