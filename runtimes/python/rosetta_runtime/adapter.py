@@ -25,6 +25,11 @@ class ModelAdapter(Protocol):
     ``inline``: call :meth:`predict` on the event-loop thread (required for an embedded R,
     which must only ever be called from the thread that started it); otherwise predictions
     run on one worker thread so ``/ping`` keeps answering during a long request (S-07).
+
+    Optional attributes, read once when serving starts: ``features`` (the request columns from
+    ``rosetta.json``: a first CSV line equal to them is a header, D1) and ``has_input_fn`` /
+    ``has_output_fn`` (whether the user wrote the hooks: without them 415 and 406 are answered
+    before decoding, D3; an adapter without these attributes is asked for both every time).
     """
 
     inline: bool

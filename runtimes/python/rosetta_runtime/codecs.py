@@ -3,6 +3,9 @@
 Decoders turn a request body into a float64 matrix (records × features); encoders turn
 predictions into one output record per input record, in order. CSV has a vectorised fast
 path (one C parse of the whole body) and a precise slow path that only runs to explain an error.
+
+Rows are numbered by record (blank lines and a dropped header are not records); the first bad
+record is reported, and within it its width before its fields (the golden cases pin the texts).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import functools
 import importlib
 import io
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,10 +34,18 @@ _BOM = b"\xef\xbb\xbf"
 ARROW_MIN_BYTES = 256 * 1024
 
 
+#: appended to the 400 for a non-number in row 1 when no header was expected (D1)
+HEADER_HINT = " (a header row? send 'Content-Type: text/csv; header=present' or set ROSETTA_CSV_HEADER=true)"
+
+
 @dataclass(frozen=True)
 class DecodeOptions:
+    #: columns every record must have (rosetta.json), when known (D2)
     n_features: int | None = None
+    #: ROSETTA_CSV_HEADER: a CSV body may start with a header (D1)
     csv_header: bool = False
+    #: the model's feature names (rosetta.json): a first line equal to them is a header (D1)
+    features: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,11 +86,9 @@ def lookup(media_type: str) -> Codec | None:
     return REGISTRY.get(media_type)
 
 
-def negotiate(accept: str | None, default: Codec) -> Codec | None:
-    """The codec for an ``Accept`` header; absent/empty/``*/*`` → ``default``; nothing fits → None."""
-    if accept is None or not accept.strip() or accept.strip() == "*/*":
-        return default
-    ranked: list[tuple[float, int, str]] = []
+def ranked(accept: str) -> list[str]:
+    """The media types of an ``Accept`` header, highest q first (then in header order); q=0 left out."""
+    entries: list[tuple[float, int, str]] = []
     for i, part in enumerate(accept.split(",")):
         media, params = parse_media_type(part)
         try:
@@ -86,22 +96,41 @@ def negotiate(accept: str | None, default: Codec) -> Codec | None:
         except ValueError:
             q = 1.0
         if media and q > 0:
-            ranked.append((-q, i, media))
-    for _, _, media in sorted(ranked):
+            entries.append((-q, i, media))
+    return [media for _, _, media in sorted(entries)]
+
+
+@functools.lru_cache(maxsize=256)
+def negotiate(accept: str | None, default: str, default_codec: str) -> tuple[str | None, Codec | None]:
+    """``(first acceptable media type, first acceptable codec)`` for an ``Accept`` header (D3).
+
+    ``default`` stands in for an absent or empty header and for ``*/*`` (it may have no codec: a
+    user ``output_fn`` may produce it); ``default_codec`` is the media type of the codec used then.
+    The first element is what a user ``output_fn`` is asked for; the codec is None when nothing
+    acceptable has one (406 unless ``output_fn`` answers). Cached: clients repeat their headers.
+    """
+    entries = ranked(accept) if accept and accept.strip() else ["*/*"]
+    fallback = REGISTRY[default_codec]
+    preferred: str | None = None
+    for media in entries:
+        codec: Codec | None
         if media == "*/*":
-            return default
-        if media.endswith("/*"):
+            media, codec = default, fallback
+        elif media.endswith("/*"):
             prefix = media[:-1]
-            if default.media_type.startswith(prefix):
-                return default
-            for codec in REGISTRY.values():
-                if codec.media_type.startswith(prefix):
-                    return codec
-            continue
-        found = lookup(media)
-        if found is not None:
-            return found
-    return None
+            if fallback.media_type.startswith(prefix):
+                codec = fallback
+            else:
+                codec = next((c for c in REGISTRY.values() if c.media_type.startswith(prefix)), None)
+            if codec is None:
+                continue
+            media = codec.media_type
+        else:
+            codec = lookup(media)
+        preferred = preferred or media
+        if codec is not None:
+            return preferred, codec
+    return preferred, None
 
 
 # -- checks shared by all decoders ---------------------------------------------------------------
@@ -117,24 +146,41 @@ def _check_matrix(X: np.ndarray, opts: DecodeOptions) -> np.ndarray:
     return X
 
 
+def _shown(value: Any) -> str:
+    """A JSON value as compact JSON, cut to 40 characters (the same text in every runtime)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)[:40]
+
+
 def rows_to_matrix(rows: list[Any], opts: DecodeOptions) -> np.ndarray:
     """A list of rows (lists of numbers) → matrix, with precise messages for what is wrong."""
     if not rows:
         raise BadRequest("empty payload")
-    width = None
+    width = opts.n_features
     for r, row in enumerate(rows, 1):
         if not isinstance(row, list):
             raise BadRequest(f"row {r}: expected an array of numbers")
-        for value in row:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise BadRequest(f"row {r}: {json.dumps(value)[:40]} is not a number")
         if width is None:
             width = len(row)
-        elif len(row) != width:
+        if len(row) != width:
             raise BadRequest(f"row {r} has {len(row)} columns, expected {width}")
+        for value in row:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise BadRequest(f"row {r}: {_shown(value)} is not a number")
     if width == 0:
         raise BadRequest("row 1 has 0 columns")
-    return _check_matrix(np.asarray(rows, dtype=np.float64), opts)
+    try:
+        X = np.asarray(rows, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64: as non-finite as 1e999
+        bad = next(r for r, row in enumerate(rows, 1) if not all(math.isfinite(_as_float(v)) for v in row))
+        raise BadRequest(f"row {bad}: non-finite value") from None
+    return _check_matrix(X, opts)
+
+
+def _as_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 # -- text/csv ---------------------------------------------------------------------------------
@@ -211,22 +257,53 @@ def _rows_or_400(reader: Iterator[list[str]]) -> Iterator[list[str]]:
             raise BadRequest(f"row {row}: malformed CSV ({exc})") from None
 
 
-def _csv_slow(text: str) -> np.ndarray:
+def _csv_slow(text: str, n_features: int | None = None, hint: bool = False) -> np.ndarray:
+    """The precise reader: the csv module's quoting rules, one message for the first bad record
+    (``hint``: no header was expected, so a non-number in row 1 suggests how to send one, D1)."""
     rows: list[list[float]] = []
-    width = None
-    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
-    for r, fields in enumerate(_rows_or_400(reader), 1):
+    width = n_features
+    r = 0
+    for fields in _rows_or_400(csv.reader(io.StringIO(text), skipinitialspace=True)):
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # a blank or whitespace-only line is not a record (B-08)
+        r += 1
+        if width is None:
+            width = len(fields)
+        if len(fields) != width:
+            raise BadRequest(f"row {r} has {len(fields)} columns, expected {width}")
         values = []
         for field in fields:
             if not _NUMBER.fullmatch(field):
-                raise BadRequest(f"row {r}: {field.strip()[:40]!r} is not a number")
-            values.append(float(field))
-        if width is None:
-            width = len(values)
-        elif len(values) != width:
-            raise BadRequest(f"row {r} has {len(values)} columns, expected {width}")
+                shown = field.strip()[:40].replace("\r", " ").replace("\n", " ")
+                raise BadRequest(f"row {r}: '{shown}' is not a number" + (HEADER_HINT if hint and r == 1 else ""))
+            value = float(field)
+            if not math.isfinite(value):
+                raise BadRequest(f"row {r}: non-finite value")
+            values.append(value)
         rows.append(values)
+    if not rows:
+        raise BadRequest("empty payload")
     return np.asarray(rows, dtype=np.float64)
+
+
+def _is_header(line: bytes, features: tuple[str, ...] | None) -> bool:
+    """D1: a first line is a header if its fields (trimmed, unquoted) are the model's feature names,
+    or if some field is not a number; a line of numbers is a record."""
+    try:
+        fields = next(csv.reader([line.decode("utf-8")], skipinitialspace=True), [])
+    except csv.Error:
+        return True
+    if features is not None and [f.strip() for f in fields] == list(features):
+        return True
+    return not all(_NUMBER.fullmatch(f) for f in fields)
+
+
+def _without_header(data: bytes, features: tuple[str, ...] | None) -> bytes:
+    """``data`` minus its first non-blank line if that line is a header (D1); never another line."""
+    first, _, rest = data.partition(b"\n")
+    while not first.strip() and rest:
+        first, _, rest = rest.partition(b"\n")
+    return rest if _is_header(first, features) else data
 
 
 def decode_csv(body: bytes, params: dict[str, str], opts: DecodeOptions) -> np.ndarray:
@@ -235,8 +312,10 @@ def decode_csv(body: bytes, params: dict[str, str], opts: DecodeOptions) -> np.n
     text = _utf8(body)  # validates; the fast path still works on bytes
     data = body.replace(b"\r\n", b"\n") if b"\r" in body else body
     data = data.strip(b"\n")
-    if params.get("header") == "present" or opts.csv_header:
-        _, _, data = data.partition(b"\n")
+    header = params.get("header")
+    expect_header = header == "present" or (opts.csv_header and header != "absent")
+    if expect_header:  # the same rule for every reader below: decided here, once
+        data = _without_header(data, opts.features)
     while b"\n\n" in data:  # blank lines are not records (B-08)
         data = data.replace(b"\n\n", b"\n")
     if not data.strip():
@@ -247,7 +326,7 @@ def decode_csv(body: bytes, params: dict[str, str], opts: DecodeOptions) -> np.n
     if X is None:
         X = _csv_fast(data)
     if X is None:
-        X = _csv_slow(data.decode("utf-8") if data is not body else text)
+        X = _csv_slow(data.decode("utf-8") if data is not body else text, opts.n_features, hint=not expect_header)
     return _check_matrix(X, opts)
 
 
@@ -332,12 +411,12 @@ def decode_json(body: bytes, params: dict[str, str], opts: DecodeOptions) -> np.
 
 def decode_jsonlines(body: bytes, params: dict[str, str], opts: DecodeOptions) -> np.ndarray:
     rows = []
-    for n, line in enumerate(_utf8(body.removeprefix(_BOM)).splitlines(), 1):
-        if line.strip():
+    for line in _utf8(body.removeprefix(_BOM)).splitlines():
+        if line.strip():  # blank lines are not records; "line N" counts records, like "row N"
             try:
                 rows.append(_loads(line))
             except BadRequest as exc:
-                raise BadRequest(f"line {n}: {exc.message}") from None
+                raise BadRequest(f"line {len(rows) + 1}: {exc.message}") from None
     return rows_to_matrix(rows, opts)
 
 

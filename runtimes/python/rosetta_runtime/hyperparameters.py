@@ -39,8 +39,19 @@ def decode_value(raw: str) -> Any:
     return raw
 
 
-def _coerce(name: str, value: Any, tp: Any) -> Any:
-    """``value`` (already decoded) as type ``tp``, or a HyperparameterError naming key and value."""
+def _raw(value: Any) -> str:
+    """How a value is quoted in a message: the text as given (compact JSON for decoded items)."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _coerce(name: str, value: Any, tp: Any, raw: Any = None) -> Any:
+    """``value`` (already decoded from ``raw``) as type ``tp``, or a HyperparameterError naming
+    key and raw text (``name: expected an integer, got 'many'``: the same text in every runtime)."""
+    raw = value if raw is None else raw
+
+    def bad(what: str) -> HyperparameterError:
+        return HyperparameterError(f"{name}: expected {what}, got '{_raw(raw)}'")
+
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -49,52 +60,55 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         errors = []
         for arg in args:
             try:
-                return _coerce(name, value, arg)
+                return _coerce(name, value, arg, raw)
             except HyperparameterError as exc:
                 errors.append(str(exc))
         raise HyperparameterError(errors[0] if errors else f"{name}: unsupported type {tp!r}")
     if tp is Any or tp is object:
         return value
     if tp is bool:
-        text = str(value).strip().lower()
         if isinstance(value, bool):
             return value
+        text = str(value).strip().lower()
         if text in _TRUE:
             return True
         if text in _FALSE:
             return False
-        raise HyperparameterError(f"{name}: expected a boolean (true/false), got {value!r}")
+        raise bad("a boolean (true/false)")
     if tp is int:
         if isinstance(value, bool):
-            raise HyperparameterError(f"{name}: expected an integer, got {value!r}")
+            raise bad("an integer")
         if isinstance(value, int):
             return value
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise HyperparameterError(f"{name}: expected an integer, got {value!r}") from None
+            raise bad("an integer") from None
         if not number.is_integer():
-            raise HyperparameterError(f"{name}: expected an integer, got {value!r}")
+            raise bad("an integer")
         return int(number)
     if tp is float:
         if isinstance(value, bool):
-            raise HyperparameterError(f"{name}: expected a number, got {value!r}")
+            raise bad("a number")
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise HyperparameterError(f"{name}: expected a number, got {value!r}") from None
+            raise bad("a number") from None
     if tp is str:
-        return value if isinstance(value, str) else json.dumps(value) if isinstance(value, list | dict) else str(value)
+        if isinstance(value, str):
+            return value
+        # str(v) of a number or boolean decodes as JSON to a non-string: the string is the text as given
+        return raw if isinstance(raw, str) else json.dumps(value)
     container = origin or tp
     if container in (list, tuple):
         if not isinstance(value, list | tuple):
-            raise HyperparameterError(f"{name}: expected a list, got {value!r}")
+            raise bad("a list")
         item_types = typing.get_args(tp)
         items = [_coerce(f"{name}[{i}]", v, item_types[0]) if item_types else v for i, v in enumerate(value)]
         return tuple(items) if container is tuple else list(items)
     if container is dict:
         if not isinstance(value, dict):
-            raise HyperparameterError(f"{name}: expected an object, got {value!r}")
+            raise bad("an object")
         return value
     raise HyperparameterError(f"{name}: unsupported declared type {tp!r}")
 
@@ -127,8 +141,22 @@ def parse(raw: Mapping[str, Any], declared: type | None = None) -> Any:
             if not has_default:
                 raise HyperparameterError(f"{name}: required hyperparameter is missing")
             continue
-        kwargs[name] = _coerce(name, value, hints.get(name, Any))
+        kwargs[name] = _coerce(name, value, hints.get(name, Any), raw.get(name))
     return declared(**kwargs)
+
+
+def given(raw: Mapping[str, Any], hp: Any) -> dict[str, Any]:
+    """The hyperparameters given in ``raw``, typed as in ``hp`` (SM_HPS, D4): no ``sagemaker_*`` keys,
+    no defaults, and a ``None``/``null`` value counts as not given (its default applies)."""
+    values = to_json(hp)
+    out = {}
+    for key, value in raw.items():
+        if key.startswith("sagemaker_") or key not in values:
+            continue
+        if (decode_value(value) if isinstance(value, str) else value) is None:
+            continue
+        out[key] = values[key]
+    return out
 
 
 def to_json(hp: Any) -> dict[str, Any]:

@@ -15,8 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from rosetta_runtime import codecs
 from rosetta_runtime.adapter import ModelAdapter
 from rosetta_runtime.errors import BadRequest, HTTPError
@@ -65,10 +63,15 @@ class Service:
         self.fast_model = False
         self._slow_inline = 0
         self._executor: ThreadPoolExecutor | None = None
-        self._options = codecs.DecodeOptions(adapter.n_features if adapter else None, settings.csv_header)
-        accept = settings.default_accept
-        default = codecs.lookup(codecs.parse_media_type(accept)[0]) if accept else None
-        self._default_accept = default
+        features = getattr(adapter, "features", None)
+        self._options = codecs.DecodeOptions(adapter.n_features if adapter else None, settings.csv_header,
+                                             tuple(features) if features is not None else None)
+        # an adapter that cannot say whether the user wrote the hooks is asked every time (D3)
+        self._input_fn = bool(getattr(adapter, "has_input_fn", True))
+        self._output_fn = bool(getattr(adapter, "has_output_fn", True))
+        #: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: the answer's type when Accept is absent, empty or */*
+        self._default_accept = codecs.parse_media_type(settings.default_accept)[0] if settings.default_accept else None
+        self._default_codec = codecs.lookup(self._default_accept) if self._default_accept else None
 
     # -- handlers ---------------------------------------------------------------------------
     async def ping(self, req: Request) -> Reply:
@@ -81,26 +84,39 @@ class Service:
                 "MaxPayloadInMB": s.batch_payload_mb}
         return Reply(200, json.dumps(body).encode(), "application/json")
 
+    def _negotiate(self, accept: str | None, codec: codecs.Codec | None) -> tuple[str | None, codecs.Codec | None]:
+        """D3: Accept absent, empty or */* → SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT, else the request's
+        type if it has a codec, else application/json (the inference toolkit's default)."""
+        fallback = self._default_codec or codec or codecs.JSON
+        default = self._default_accept or fallback.media_type
+        if not accept or accept == "*/*":  # the common case, without a cache lookup
+            return default, fallback
+        return codecs.negotiate(accept, default, fallback.media_type)
+
     async def invocations(self, req: Request) -> Reply:
+        """D3's order: 413 (transport) → 415 → 406 → decode 400 → predict 500 → record count 500 → encode."""
         if not self.ready or self.adapter is None:
             return Reply.text(503, "model is loading")
         media, params = codecs.parse_media_type(req.content_type or "text/csv")
         codec = codecs.lookup(media)
-        if codec is None:
-            accepted = codecs.accepted_types()
-            return Reply.text(415, f"unsupported Content-Type '{req.content_type}'; accepted: {accepted}")
-        out = codecs.negotiate(req.accept, self._default_accept or codec)
-        if out is None:
-            return Reply.text(406, f"cannot produce '{req.accept}'; available: {codecs.accepted_types()}")
+        if codec is None and not self._input_fn:
+            return _unsupported(req.content_type)
+        preferred, out = self._negotiate(req.accept, codec)
+        if out is None and not self._output_fn:
+            return _not_acceptable(req.accept)
         adapter = self.adapter
-        try:
-            X: Any = adapter.decode(req.body, media)
-        except HTTPError:
-            raise
-        except Exception as exc:  # the user's input_fn refused the payload: the client's problem
-            log.warning("input_fn failed: %r", exc)
-            return Reply.text(400, f"cannot decode payload: {type(exc).__name__}: {str(exc)[:200]}")
+        X: Any = None
+        if self._input_fn:
+            try:
+                X = adapter.decode(req.body, media)
+            except HTTPError:
+                raise
+            except Exception as exc:  # the user's input_fn refused the payload: the client's problem
+                log.warning("input_fn failed: %r", exc)
+                return Reply.text(400, f"cannot decode payload: {first_line(exc)}")
         if X is None:
+            if codec is None:  # input_fn did not handle a type without a codec
+                return _unsupported(req.content_type)
             X = codec.decode(req.body, params, self._options)
         try:
             predictions = await self._predict(X, len(req.body))
@@ -108,19 +124,29 @@ class Service:
             raise
         except Exception as exc:
             log.exception("predict failed")
-            return Reply.text(500, f"model error: {type(exc).__name__}")
-        if isinstance(X, np.ndarray):
+            return Reply.text(500, f"model error: {first_line(exc)}")
+        n_in = _records(X)
+        if n_in is not None:  # B-08: one output record per input record, checked before output_fn
             try:
                 n_out = len(predictions)
             except TypeError:
                 n_out = -1
-            if n_out != X.shape[0]:  # B-08: one output record per input record
-                log.error("predict returned %s results for %s records", n_out, X.shape[0])
-                return Reply.text(500, f"model error: predict returned {n_out} results for {X.shape[0]} records")
-        custom = adapter.encode(predictions, out.media_type)
-        if custom is not None:
-            body, ctype = custom
-            return Reply(200, body, ctype)
+            if n_out != n_in:
+                log.error("predict returned %s results for %s records", n_out, n_in)
+                return Reply.text(500, f"model error: predict returned {n_out} results for {n_in} records")
+        if self._output_fn and preferred is not None:
+            try:
+                custom = adapter.encode(predictions, preferred)
+            except HTTPError:
+                raise
+            except Exception as exc:
+                log.exception("output_fn failed")
+                return Reply.text(500, f"model error: {first_line(exc)}")
+            if custom is not None:
+                body, ctype = custom
+                return Reply(200, body, ctype)
+        if out is None:
+            return _not_acceptable(req.accept)
         return Reply(200, out.encode(predictions), out.media_type)
 
     async def _predict(self, X: Any, size: int) -> Any:
@@ -143,6 +169,27 @@ class Service:
         if self._executor is None:  # created in the worker, after fork
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.adapter.predict, X)
+
+
+def first_line(exc: BaseException) -> str:
+    """What a client is told about a user error: the message's first line, ≤ 200 characters,
+    without the exception's type (type names differ per language, D3)."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+def _records(X: Any) -> int | None:
+    """The number of records of a matrix or table model input (2-D); None for anything else."""
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if isinstance(shape, tuple) and len(shape) == 2 else None
+
+
+def _unsupported(content_type: str | None) -> Reply:
+    return Reply.text(415, f"unsupported Content-Type '{content_type}'; accepted: {codecs.accepted_types()}")
+
+
+def _not_acceptable(accept: str | None) -> Reply:
+    return Reply.text(406, f"cannot produce '{accept}'; available: {codecs.accepted_types()}")
 
 
 Handler = Callable[[Service, Request], Awaitable[Reply]]

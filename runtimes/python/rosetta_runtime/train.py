@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Any
 
 from rosetta_runtime import hyperparameters as hyper
@@ -23,6 +23,7 @@ from rosetta_runtime.paths import Paths
 from rosetta_runtime.user import (
     METADATA_FILE,
     declared_hyperparameters,
+    feature_names_of,
     load_user_module,
     n_features_of,
     save_model,
@@ -61,6 +62,29 @@ def _channels(paths: Paths, data_config: dict[str, Any]) -> list[str]:
     return sorted(on_disk | set(data_config))
 
 
+def request_features(module: ModuleType, model: Any, hp: Any, data: Channels) -> list[str] | None:
+    """D2: the columns a request carries. The user's ``feature_names(model)``; else, when user code
+    read a table and the hyperparameter ``target`` names one of its columns, that table's columns
+    minus the target, in order (the table of ``train``, or of the only channel read); else None."""
+    declared = feature_names_of(module, model)
+    if declared is not None:
+        return declared
+    target = hp.get("target") if isinstance(hp, dict) else getattr(hp, "target", None)
+    table = "train" if "train" in data.read else data.read[0] if len(data.read) == 1 else None
+    if not isinstance(target, str) or table is None:
+        return None
+    columns = [str(c) for c in data[table].columns]
+    return [c for c in columns if c != target] if target in columns else None
+
+
+def metadata(module: ModuleType, model: Any, hp: Any, data: Channels) -> dict[str, Any]:
+    """``rosetta.json``: the runtime, the request columns and their count (D2), when it was made."""
+    features = request_features(module, model, hp, data)
+    return {"runtime": "python", "features": features,
+            "n_features": len(features) if features is not None else n_features_of(module, model),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+
+
 def run(paths: Paths | None = None) -> int:
     paths = paths or Paths.from_env()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -76,10 +100,11 @@ def run(paths: Paths | None = None) -> int:
         data_config = _read_json(paths.inputdataconfig, "inputdataconfig.json")
         resource = _read_json(paths.resourceconfig, "resourceconfig.json")
         channels = _channels(paths, data_config)
-        os.environ.update(toolkit_env(paths, hyper.to_json(hp), channels, resource, data_config))
+        os.environ.update(toolkit_env(paths, hyper.given(raw_hp, hp), channels, resource, data_config))
         print(f"rosetta: training with channels {channels} and hyperparameters {hyper.to_json(hp)}", flush=True)
+        data = Channels(paths.data_dir, channels)
         try:
-            model = module.fit(Channels(paths.data_dir, channels), hp)
+            model = module.fit(data, hp)
         except (RosettaError, Stopped, MemoryError):
             raise
         except Exception as exc:
@@ -87,9 +112,7 @@ def run(paths: Paths | None = None) -> int:
         if model is None:
             raise UserCodeError("fit returned None; return the trained model")
         save_model(module, model, paths.model_dir)
-        (paths.model_dir / METADATA_FILE).write_text(json.dumps({
-            "runtime": "python", "n_features": n_features_of(model),
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}))
+        (paths.model_dir / METADATA_FILE).write_text(json.dumps(metadata(module, model, hp, data)))
         print(f"rosetta: model saved to {paths.model_dir}", flush=True)
         return 0
     except Stopped as exc:

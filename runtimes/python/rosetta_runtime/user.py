@@ -66,9 +66,30 @@ def save_model(module: ModuleType, model: Any, model_dir: Path) -> None:
             pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def n_features_of(model: Any) -> int | None:
-    n = getattr(model, "n_features_in_", None)
-    return int(n) if isinstance(n, int | np.integer) else None
+def n_features_of(module: ModuleType, model: Any) -> int | None:
+    """The model's own feature count: the user's ``n_features(model)``, else scikit-learn's ``n_features_in_``."""
+    fn = getattr(module, "n_features", None)
+    n = fn(model) if callable(fn) else getattr(model, "n_features_in_", None)
+    return int(n) if isinstance(n, int | np.integer) and not isinstance(n, bool) else None
+
+
+def feature_names_of(module: ModuleType, model: Any) -> list[str] | None:
+    """The user's ``feature_names(model)``, if ``model.py`` defines it (D2, rule 1)."""
+    fn = getattr(module, "feature_names", None)
+    if not callable(fn):
+        return None
+    names = fn(model)
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise UserCodeError(f"feature_names(model) must return a list of strings, got {names!r:.80}")
+    return list(names)
+
+
+def read_metadata(model_dir: Path) -> dict[str, Any]:
+    """``rosetta.json`` as training wrote it (D2); empty for a model trained elsewhere."""
+    file = model_dir / METADATA_FILE
+    return json.loads(file.read_text()) if file.is_file() else {}
 
 
 class PythonModel:
@@ -80,12 +101,18 @@ class PythonModel:
         self.module: ModuleType | None = None
         self.model: Any = None
         self.n_features: int | None = None
+        #: the request columns, from rosetta.json (D2); a first CSV line equal to them is a header (D1)
+        self.features: list[str] | None = None
+        self.has_input_fn = False
+        self.has_output_fn = False
 
     def load(self, model_dir: Path) -> None:
         self.module = load_user_module()
-        meta_file = model_dir / METADATA_FILE
-        if meta_file.is_file():
-            self.n_features = json.loads(meta_file.read_text()).get("n_features")
+        self.has_input_fn = callable(getattr(self.module, "input_fn", None))
+        self.has_output_fn = callable(getattr(self.module, "output_fn", None))
+        meta = read_metadata(model_dir)
+        self.features = meta.get("features")
+        self.n_features = meta.get("n_features")
         if hasattr(self.module, "load"):
             self.model = self.module.load(model_dir)
         else:
@@ -99,7 +126,7 @@ class PythonModel:
             except Exception as exc:
                 raise ModelLoadError(f"{file} is corrupt: {type(exc).__name__}: {exc}") from exc
         if self.n_features is None:
-            self.n_features = n_features_of(self.model)
+            self.n_features = n_features_of(self.module, self.model)
 
     def predict(self, X: np.ndarray) -> Any:
         assert self.module is not None

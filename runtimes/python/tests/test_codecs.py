@@ -120,19 +120,27 @@ def test_encoders_one_record_per_input() -> None:
     assert JSONLINES.encode(np.array([[1.5], [2.0]])) == b"[1.5]\n[2.0]\n"
 
 
-@pytest.mark.parametrize("accept, expected", [
-    (None, "text/csv"), ("", "text/csv"), ("*/*", "text/csv"),
-    ("application/json", "application/json"),
-    ("APPLICATION/JSON; charset=utf-8", "application/json"),
-    ("text/html, application/jsonlines;q=0.5, application/json;q=0.9", "application/json"),
-    ("application/json;q=0, text/csv", "text/csv"),
-    ("application/*", "application/json"),
-    ("application/x-jsonlines", "application/jsonlines"),
-    ("text/html", None), ("application/json;q=0", None),
+@pytest.mark.parametrize("accept, preferred, expected", [
+    (None, "text/csv", "text/csv"), ("", "text/csv", "text/csv"), ("*/*", "text/csv", "text/csv"),
+    ("application/json", "application/json", "application/json"),
+    ("APPLICATION/JSON; charset=utf-8", "application/json", "application/json"),
+    ("text/html, application/jsonlines;q=0.5, application/json;q=0.9", "text/html", "application/json"),
+    ("application/json;q=0, text/csv", "text/csv", "text/csv"),
+    ("application/*", "application/json", "application/json"),
+    ("application/x-jsonlines", "application/x-jsonlines", "application/jsonlines"),
+    ("text/html", "text/html", None), ("application/json;q=0", None, None),
 ])
-def test_negotiate(accept: str | None, expected: str | None) -> None:
-    codec = codecs.negotiate(accept, CSV)
+def test_negotiate(accept: str | None, preferred: str | None, expected: str | None) -> None:
+    """(what a user output_fn is asked for, the codec otherwise) (D3)."""
+    first, codec = codecs.negotiate(accept, "text/csv", "text/csv")
+    assert first == preferred
     assert (codec.media_type if codec else None) == expected
+
+
+def test_negotiate_default_without_codec() -> None:
+    """SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT may name a type only output_fn produces; the codec falls back."""
+    assert codecs.negotiate("*/*", "application/x-pipe", "text/csv") == ("application/x-pipe", CSV)
+    assert codecs.negotiate("text/html, */*;q=0.1", "application/json", "application/json") == ("text/html", JSON)
 
 
 def test_parse_media_type() -> None:
@@ -153,3 +161,19 @@ def test_arrow_accelerator_agrees_with_numpy_path() -> None:
         codecs.decode_csv(ragged, {}, OPTS)
     with pytest.raises(BadRequest, match="non-finite"):
         codecs.decode_csv(body + b"nan,1,2,3\n", {}, OPTS)
+
+
+@pytest.mark.parametrize("rows", [3, 40_000])  # numpy's reader, Arrow's reader
+def test_header_rule_is_the_same_on_every_reader(rows: int) -> None:  # D1
+    body = "".join(f"{i},{i + 0.5}\n" for i in range(rows)).encode()
+    if rows > 3:
+        assert codecs._csv_arrow(body.strip(), 2) is not None
+    for params, opts in (({"header": "present"}, OPTS), ({}, DecodeOptions(csv_header=True))):
+        assert codecs.decode_csv(body, params, opts).shape == (rows, 2)  # a numeric first line is a record
+        assert codecs.decode_csv(b'"a", b\n' + body, params, opts).shape == (rows, 2)  # a header is dropped
+    named = DecodeOptions(features=("1", "2"))  # feature names that read as numbers: equal → a header
+    assert codecs.decode_csv(b"1,2\n" + body, {"header": "present"}, named).shape == (rows, 2)
+    with pytest.raises(BadRequest, match=r"^row 1: 'a' is not a number \(a header row\? send"):
+        codecs.decode_csv(b"a,b\n" + body, {"header": "absent"}, DecodeOptions(csv_header=True))
+    with pytest.raises(BadRequest, match=r"^row 2: 'a' is not a number$"):
+        codecs.decode_csv(b"0,0\na,b\n" + body, {"header": "present"}, OPTS)  # only the first line may be one

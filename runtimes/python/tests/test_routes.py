@@ -130,7 +130,7 @@ def test_default_accept_env(ml: Path, user_code: Callable[[str], Path], monkeypa
     ({"Content-Type": "text/csv"}, b"1,x,3", 400, "row 1: 'x' is not a number"),
     ({"Content-Type": "text/csv"}, b"", 400, "empty payload"),
     ({"Content-Type": "application/json"}, b"[[1,2", 400, "malformed JSON"),
-    ({"Content-Type": "text/csv"}, b"666,0,0", 500, "model error: RuntimeError"),
+    ({"Content-Type": "text/csv"}, b"666,0,0", 500, "model error: the model broke"),
     ({"Content-Type": "text/csv"}, b"777,0,0\n1,2,3", 500, "model error: predict returned 1 results for 2 records"),
 ])
 def test_errors_are_short_text(client: httpx.AsyncClient, headers: dict[str, str], body: bytes, status: int,

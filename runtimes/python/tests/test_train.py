@@ -48,8 +48,9 @@ def test_iris_trains_and_sets_toolkit_env(ml: Path, user_code: Callable[[str], P
     assert os.environ["SM_CHANNELS"] == '["train"]' and os.environ["SM_HP_N_ESTIMATORS"] == "20"
     assert os.environ["SM_CURRENT_HOST"] == "node-b" and json.loads(os.environ["SM_HOSTS"]) == ["node-a", "node-b"]
     assert os.environ["SM_CHANNEL_TRAIN"] == str(ml / "input/data/train")
-    assert json.loads(os.environ["SM_USER_ARGS"]) == [
-        "--min_samples_leaf", "1", "--n_estimators", "20", "--target", "species"]
+    assert json.loads(os.environ["SM_USER_ARGS"]) == ["--n_estimators", "20", "--target", "species"]  # given only
+    assert json.loads(os.environ["SM_HPS"]) == {"n_estimators": 20, "target": "species"}  # D4: no defaults
+    assert meta["features"] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]  # D2
     assert json.loads(os.environ["SM_TRAINING_ENV"])["channels"] == ["train"]
 
 
