@@ -41,6 +41,8 @@ from sagemaker_rosetta.containers import (
 
 T = TypeVar("T")
 
+#: seconds T-21 waits after a second SIGTERM (sent when the first got no exit within the timeout)
+LATE_SIGNAL_WAIT = 10.0
 #: the port used to check SAGEMAKER_BIND_TO_PORT (S-04, M-03) and the safe range given with it
 ALT_PORT = 9123
 SAFE_RANGE = (29000, 29010)
@@ -84,6 +86,8 @@ class SigtermRun:
     ran: float | None
     after_signal: float | None
     timeout: float
+    #: exit code after a second SIGTERM, sent when the first one got no exit within ``timeout``
+    late_exit: int | None = None
     logs: str = ""
     failure: str | None = None
 
@@ -93,7 +97,8 @@ class SigtermRun:
         if not self.landed:
             return head + f"training had already ended (exit {self.exit_code} after {self.ran or 0:.1f} s)"
         if self.exit_code is None:
-            return head + f"still running {self.timeout:.0f} s later"
+            return head + f"still running {self.timeout:.0f} s later" + (
+                f"; a second SIGTERM: exit {self.late_exit}" if self.late_exit is not None else "")
         first = (self.failure or "").strip().splitlines()[:1]
         return head + f"exit {self.exit_code} {self.after_signal or 0:.1f} s later" + (
             f"; failure: {first[0][:80]!r}" if first else "")
@@ -282,13 +287,17 @@ class Harness:
             landed = job.kill("TERM")
             code = job.wait_exit(spec.timeout if landed else 5)
             t_exit = time.monotonic() if code is not None else None
+            late: int | None = None
+            if landed and code is None and job.kill("TERM"):
+                # was the first signal lost while the program was still starting (a slow host)?
+                late = job.wait_exit(LATE_SIGNAL_WAIT)
             ran = _ran_seconds(job)
             if ran is None and t_exit is not None:
                 ran = t_exit - t0
             failure = root / "output" / "failure"
             return SigtermRun(repeat=repeat, delay=delay, landed=landed, exit_code=code, ran=ran,
                               after_signal=(t_exit - t_signal) if landed and t_exit is not None else None,
-                              timeout=spec.timeout, logs=job.logs(),
+                              timeout=spec.timeout, late_exit=late, logs=job.logs(),
                               failure=failure.read_text(errors="replace") if failure.is_file() else None)
         finally:
             job.remove()

@@ -132,6 +132,12 @@ def test_t21_verdicts() -> None:
     assert _outcome(sigterm.verdict(_run(code=143), 2.0)).ok
     assert not _outcome(sigterm.verdict(_run(code=None, ran=None, after=None), 2.0)).ok
     assert "137" in _outcome(sigterm.verdict(_run(code=137), 2.0)).detail
+    # no exit within the timeout, but a second SIGTERM stops it: the first came before the program could take it
+    lost = _run(code=None, ran=None, after=None)
+    lost.late_exit = 143
+    assert sigterm.verdict(lost, 2.0) is None
+    lost.late_exit = None
+    assert not _outcome(sigterm.verdict(lost, 2.0)).ok
     # exit 0 long after the signal (more than a whole normal run): it ignored the signal
     ignored = _outcome(sigterm.verdict(_run(code=0, ran=20.0, after=15.0), 2.0))
     assert not ignored.ok and "did not stop training" in ignored.detail

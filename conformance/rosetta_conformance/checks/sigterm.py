@@ -4,8 +4,10 @@ A fast training run can end before the signal arrives, or the signal can land wh
 saves its model and exits 0, which is right. So the clause first takes the time of a normal
 training run, sends SIGTERM half-way through by default, and when the run was over too soon
 it shortens the delay or grows the workload (``repeat``: channel rows repeated) and tries again.
-It fails only on evidence: the container outlived ``timeout`` after the signal, was killed
-(137), or exited 0 after working longer than a whole normal run past the signal. When no
+It fails only on evidence: the container outlived ``timeout`` after the signal (and a second
+signal then; if the second one stops it, the first came before the program could take it, on a slow
+host, and the run is repeated with a later signal), was killed (137), or exited 0 after working
+longer than a whole normal run past the signal. When no
 attempt decides, it reports INCONCLUSIVE with the manifest lines that would make it decidable.
 """
 
@@ -42,6 +44,8 @@ def verdict(run: SigtermRun, normal: float | None) -> Outcome | None:
     sent = f"docker kill -s TERM {run.delay:.1f} s into training (rows x{run.repeat})"
     if not run.landed:
         return None
+    if run.exit_code is None and run.late_exit not in (None, 0, 137):
+        return None  # the first signal was lost (it came while the program started), a second one worked
     if run.exit_code is None:
         return Outcome(False, f"still running {run.timeout:.0f} s after SIGTERM: PID 1 ignores or does not "
                        "forward it (a shell wrapper?)", sent, run.note)
@@ -133,6 +137,9 @@ def sigterm_training(h: Harness) -> Outcome:
                 out.detail = (out.detail + "; " if out.detail else "") + \
                     f"decided on attempt {len(runs)} (repeat {repeat}, delay {delay:.1f} s)"
             return out
+        if run.exit_code is None:  # the signal came before the program could take it: signal later
+            delay = max(2 * delay, delay + 2.0)
+            continue
         if not run.landed and run.exit_code not in (0, None):
             first = (run.failure or run.logs).strip().splitlines()[-1:] or [""]
             raise Inconclusive(f"the [training.sigterm] workload fails by itself before the signal (exit "
