@@ -34,6 +34,8 @@ def add_parser(subparsers: Any) -> None:
                    help="instead: run the golden cases (conformance/golden) against IMAGE, a Rosetta runtime image, "
                         "with the LANG fixture programs (python, r, julia; default: from the image name)")
     p.add_argument("--golden-dir", type=Path, help="golden cases folder (default: conformance/golden of this checkout)")
+    p.add_argument("--no-golden-training", dest="golden_training", action="store_false",
+                   help="with --golden: only the serving cases (one training run per setup)")
     p.set_defaults(func=run)
 
 
@@ -46,7 +48,7 @@ def run_golden_cases(args: argparse.Namespace, console: Console) -> int:
         console.print("[bold red]error:[/] name the language of the golden programs: --golden python|r|julia")
         return 2
     extra = {"root": args.golden_dir.resolve()} if args.golden_dir else {}
-    runner = GoldenRun(args.image, lang, jobs=max(1, min(args.jobs, 4)), **extra)
+    runner = GoldenRun(args.image, lang, jobs=max(1, min(args.jobs, 4)), training=args.golden_training, **extra)
     console.print(f"golden cases against {args.image} ({lang}): {len(runner.cases.cases)} serving, "
                   f"{len(runner.cases.training)} training", soft_wrap=True)
 

@@ -54,9 +54,12 @@ class Case:
 
     @property
     def body(self) -> bytes:
+        """The request body: text or base64 bytes, repeated ``body_repeat`` times (a 6 MiB body in one line)."""
         if "body_b64" in self.request:
-            return base64.b64decode(self.request["body_b64"])
-        return str(self.request.get("body", "")).encode()
+            one = base64.b64decode(self.request["body_b64"])
+        else:
+            one = str(self.request.get("body", "")).encode()
+        return one * int(self.request.get("body_repeat", 1))
 
     @property
     def headers(self) -> dict[str, str]:
@@ -195,14 +198,27 @@ def judge(case: Case, r: Response) -> list[str]:
             problems.append(f"header {name}: {got!r}, want {value!r}")
     if "body" in e and r.body != str(e["body"]).encode():
         problems.append(f"body {r.body[:200]!r}, want {e['body']!r}")
-    if "records" in e:
+    if "records" in e or "record_count" in e:
         try:
             records = parse_records(r.body, ctype or str(e.get("content_type", "")))
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             problems.append(f"records unreadable ({exc}): {r.body[:200]!r}")
         else:
-            if not same_value(records, e["records"]):
+            if "records" in e and not same_value(records, e["records"]):
                 problems.append(f"records {records[:10]}, want {e['records'][:10]}")
+            if "record_count" in e and len(records) != e["record_count"]:
+                problems.append(f"{len(records)} records, want {e['record_count']}")
+    if "json" in e:
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            problems.append(f"body is not a JSON object: {text[:200]!r}")
+        else:
+            for key, value in e["json"].items():
+                if key not in doc or not same_value(doc[key], value):
+                    problems.append(f"JSON {key}: {doc.get(key)!r}, want {value!r}")
     return problems
 
 

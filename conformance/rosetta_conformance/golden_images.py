@@ -147,8 +147,10 @@ class GoldenRun:
         try:
             for c in cases:
                 try:
-                    r = server.request(str(c.request.get("method", "POST")), str(c.request.get("path", "/invocations")),
-                                       c.body, c.headers, timeout=60)
+                    method = str(c.request.get("method", "POST")).upper()
+                    body = c.body if c.body or method == "POST" else None
+                    r = server.request(method, str(c.request.get("path", "/invocations")), body, c.headers,
+                                       timeout=60)
                     done(Answer(c, r))
                 except OSError as exc:
                     done(Answer(c, None, f"no answer: {exc}"))
@@ -179,8 +181,9 @@ class GoldenRun:
         def answered(a: Answer) -> None:
             self.answers[a.case.id] = a
             c = a.case
+            size = f" ({len(c.body):,} bytes)" if len(c.body) > 120 else ""
             sent = f"{c.request.get('method', 'POST')} {c.request.get('path', '/invocations')} {c.headers} " \
-                   f"{c.body[:120]!r}" + (f" env {c.env}" if c.env else "")
+                   f"{c.body[:120]!r}{size}" + (f" env {c.env}" if c.env else "")
             if a.response is None:
                 record(self._result(c.id, c.clause, f"serving: {c.setup}", [a.error], sent, "", 0.0))
                 return

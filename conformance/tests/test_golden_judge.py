@@ -67,3 +67,16 @@ def test_expected_differences_need_reasons(tmp_path: Path) -> None:
         golden.expected_differences("r", tmp_path)
     (tmp_path / "expected-differences" / "r.json").write_text(json.dumps({"csv-two-rows": "R writes 6 as 6.0"}))
     assert golden.expected_differences("r", tmp_path) == {"csv-two-rows": "R writes 6 as 6.0"}
+
+
+def test_record_counts_json_keys_and_repeated_bodies() -> None:
+    case = Case("big", "S-12", "plain", {}, {"method": "POST", "body": "1,2,3\n", "body_repeat": 3},
+                {"status": 200, "record_count": 3})
+    assert case.body == b"1,2,3\n" * 3
+    assert golden.judge(case, _r(200, b"6\n6\n6\n", "text/csv")) == []
+    assert golden.judge(case, _r(200, b"6\n6\n", "text/csv")) == ["2 records, want 3"]
+    params = _case({"status": 200, "json": {"MaxPayloadInMB": 2, "BatchStrategy": "MULTI_RECORD"}})
+    body = b'{"MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 2}'
+    assert golden.judge(params, _r(200, body, "application/json")) == []
+    assert golden.judge(params, _r(200, body.replace(b'"MaxPayloadInMB": 2', b'"MaxPayloadInMB": 6'),
+                                   "application/json"))
