@@ -27,4 +27,5 @@ function fit(::Type{IrisModel}, data, hp)
 end
 
 predict(m::IrisModel, X) = m.classes[[argmax(r) for r in eachrow(design(m, X) * m.W)]]
-n_features(m::IrisModel) = size(m.mu, 2)
+# Requests carry the training columns minus `target` (the runtime records them in rosetta.json);
+# a model that used other columns would declare them: feature_names(m::IrisModel) = [...]

@@ -47,14 +47,15 @@ function media_type(header::AbstractString)
 end
 
 """
-    default_accept(settings_default, content_type) -> String
+    default_accept(configured, content_type, custom_output = false) -> String
 
 The response type when `Accept` is absent, empty or `*/*` (D3): SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT
-if set; else the request's type if a codec exists for it; else `application/json` (the SageMaker
-inference toolkit's default).
+if set and something can produce it (a codec, or the user's `output_fn`); else the request's type
+if a codec exists for it; else `application/json` (the SageMaker inference toolkit's default).
 """
-default_accept(configured::AbstractString, ctype::AbstractString) =
-    !isempty(configured) ? configured : haskey(CODECS, ctype) ? ctype : "application/json"
+default_accept(configured::AbstractString, ctype::AbstractString, custom_output::Bool = false) =
+    !isempty(configured) && (custom_output || haskey(CODECS, configured)) ? configured :
+    haskey(CODECS, ctype) ? ctype : "application/json"
 
 """
     preferred(accept, default) -> Union{String,Nothing}
@@ -130,23 +131,77 @@ function trimmed_field(s::Vector{UInt8}, a::Int, b::Int)
     return a, b
 end
 
-"Parse one CSV field (bytes `a:b` of `s`) as a finite Float64, or throw the contract's 400."
-function csv_number(s::Vector{UInt8}, a::Int, b::Int, row::Int, hint::Bool = false)
-    a, b = trimmed_field(s, a, b)
-    str = unsafe_string(pointer(s, a), max(b - a + 1, 0))
-    v = tryparse(Float64, str)
-    v === nothing && throw(BadRequest(string("row ", row, ": '", str, "' is not a number", hint ? HEADER_HINT : "")))
-    isfinite(v) || throw(BadRequest("row $row: non-finite value"))
-    return v
+"""
+    field_end(s, f, b) -> Int
+
+Where the CSV field starting at byte `f` of the line ending at `b` ends: the index of its comma,
+or `b + 1`. A field whose first non-blank byte is `"` runs to its closing quote (`""` is a quote
+inside it), so `"4,5"` is one field (RFC 4180).
+"""
+function field_end(s::Vector{UInt8}, f::Int, b::Int)
+    p = f
+    while p <= b && isblankbyte(s[p]); p += 1; end
+    if p <= b && s[p] == UInt8('"')
+        q = p + 1
+        while q <= b
+            if s[q] == UInt8('"')
+                q < b && s[q+1] == UInt8('"') ? (q += 2; continue) : break
+            end
+            q += 1
+        end
+        f = min(q + 1, b + 1)                    # after the closing quote (or the line)
+    end
+    c = something(findnext(==(UInt8(',')), s, f), b + 1)
+    return min(c, b + 1)
 end
+
+isdigitbyte(c::UInt8) = UInt8('0') <= c <= UInt8('9')
+
+"""
+    number_syntax(s, a, b) -> Bool
+
+Whether bytes `a:b` are a number as every Rosetta runtime reads one (D1): `[+-]` digits with an
+optional fraction (or a fraction alone) and exponent, or `nan`/`inf`/`infinity` (any case). Not
+hex (`0x10`), not `1_000`, not empty.
+"""
+function number_syntax(s::Vector{UInt8}, a::Int, b::Int)
+    a > b && return false
+    i = a
+    (s[i] == UInt8('+') || s[i] == UInt8('-')) && (i += 1)
+    i > b && return false
+    if !isdigitbyte(s[i]) && s[i] != UInt8('.')                   # nan, inf, infinity
+        n = b - i + 1
+        (n == 3 || n == 8) || return false
+        w = lowercase(unsafe_string(pointer(s, i), n))
+        return w == "nan" || w == "inf" || w == "infinity"
+    end
+    digits = 0
+    while i <= b && isdigitbyte(s[i]); i += 1; digits += 1; end
+    if i <= b && s[i] == UInt8('.')
+        i += 1
+        while i <= b && isdigitbyte(s[i]); i += 1; digits += 1; end
+    end
+    digits > 0 || return false
+    if i <= b && (s[i] == UInt8('e') || s[i] == UInt8('E'))
+        i += 1
+        i <= b && (s[i] == UInt8('+') || s[i] == UInt8('-')) && (i += 1)
+        e = i
+        while i <= b && isdigitbyte(s[i]); i += 1; end
+        i > e || return false
+    end
+    return i > b
+end
+
+"Bytes `a:b` as a Float64 if they are a number ([`number_syntax`](@ref)), else `nothing`."
+parse_number(s::Vector{UInt8}, a::Int, b::Int) =
+    number_syntax(s, a, b) ? tryparse(Float64, unsafe_string(pointer(s, a), b - a + 1)) : nothing
 
 "The fields of line `a:b` (trimmed, quotes removed)."
 function csv_fields(s::Vector{UInt8}, a::Int, b::Int)
     out = String[]
     f = a
     while true
-        c = something(findnext(==(UInt8(',')), s, f), b + 1)
-        c > b && (c = b + 1)
+        c = field_end(s, f, b)
         x, y = trimmed_field(s, f, c - 1)
         push!(out, unsafe_string(pointer(s, x), max(y - x + 1, 0)))
         f = c + 1
@@ -164,23 +219,25 @@ fields equal the model's feature names (when known), or some field is not a numb
 function is_header(s::Vector{UInt8}, a::Int, b::Int, features::Union{Vector{String},Nothing})
     fields = csv_fields(s, a, b)
     features !== nothing && fields == features && return true
-    return any(f -> tryparse(Float64, f) === nothing, fields)
+    return any(f -> parse_number(Vector{UInt8}(f), 1, sizeof(f)) === nothing, fields)
 end
 
 """
     decode_csv(body, opts, params) -> Matrix{Float64}
 
 CSV records (B-08, B-09): `\\n` or `\\r\\n`, blank lines skipped, final newline optional, a UTF-8
-BOM skipped. A header row is possible only with `header=present` (or `ROSETTA_CSV_HEADER=true`
-and not `header=absent`), and then only the first line is dropped, only if it is a header
-([`is_header`](@ref)); a request that is only a header is `empty payload` (D1).
+BOM skipped, RFC 4180 quotes. Per row the width is checked first (`row 2 has 2 columns, expected
+3`), then the values (`row 2: 'x' is not a number`, `row 1: non-finite value`). A header row is
+possible only with `header=present` (or `ROSETTA_CSV_HEADER=true` and not `header=absent`), and
+then only the first line is dropped, only if it is a header ([`is_header`](@ref)); a request
+that is only a header is `empty payload` (D1). Without one, a non-numeric first row names the fix.
 """
 function decode_csv(body::Vector{UInt8}, opts::DecodeOptions, params)
     checked_utf8(body)
     hp = lowercase(get(params, "header", ""))
     maybe_header = hp == "present" || (opts.csv_header && hp != "absent")
     first_line = maybe_header
-    i = (length(body) >= 3 && body[1] == 0xef && body[2] == 0xbb && body[3] == 0xbf) ? 4 : 1
+    i = has_bom(body) ? 4 : 1
     n = length(body)
     vals = Float64[]
     nf = opts.n_features
@@ -200,13 +257,20 @@ function decode_csv(body::Vector{UInt8}, opts::DecodeOptions, params)
             is_header(body, a, b, opts.features) && continue
         end
         row += 1
-        hint = row == 1 && !maybe_header
         cols = 0
+        bad, ba, bb = 0, 0, 0                # the first bad value: 1 not a number, 2 non-finite
         f = a
         while true
-            c = something(findnext(==(UInt8(',')), body, f), b + 1)
-            c > b && (c = b + 1)
-            push!(vals, csv_number(body, f, c - 1, row, hint))
+            c = field_end(body, f, b)
+            x, y = trimmed_field(body, f, c - 1)
+            v = parse_number(body, x, y)
+            if v === nothing
+                bad == 0 && ((bad, ba, bb) = (1, x, y))
+                push!(vals, NaN)
+            else
+                bad == 0 && !isfinite(v) && (bad = 2)
+                push!(vals, v)
+            end
             cols += 1
             f = c + 1
             c > b && break
@@ -216,12 +280,23 @@ function decode_csv(body::Vector{UInt8}, opts::DecodeOptions, params)
         elseif cols != ncols
             throw(BadRequest("row $row has $cols columns, expected $ncols"))
         end
+        bad == 2 && throw(BadRequest("row $row: non-finite value"))
+        if bad == 1
+            hint = row == 1 && !maybe_header ? HEADER_HINT : ""
+            throw(BadRequest(string("row ", row, ": '", unsafe_string(pointer(body, ba), max(bb - ba + 1, 0)),
+                                    "' is not a number", hint)))
+        end
     end
     row == 0 && throw(BadRequest("empty payload"))
     return permutedims(reshape(vals, ncols, row))
 end
 
-"Rows (vectors of JSON values) → a checked Float64 matrix."
+has_bom(body::Vector{UInt8}) = length(body) >= 3 && body[1] == 0xef && body[2] == 0xbb && body[3] == 0xbf
+
+"A JSON value in a message: as JSON, at most 40 characters."
+shown_json(v) = (t = json(v); length(t) > 40 ? first(t, 40) : t)
+
+"Rows (vectors of JSON values) → a checked Float64 matrix: per row the width, then the values."
 function rows_matrix(rows::AbstractVector, opts::DecodeOptions)
     isempty(rows) && throw(BadRequest("empty payload"))
     nf = opts.n_features
@@ -235,7 +310,7 @@ function rows_matrix(rows::AbstractVector, opts::DecodeOptions)
         length(rowv) == ncols || throw(BadRequest("row $r has $(length(rowv)) columns, expected $ncols"))
         X === nothing && (X = Matrix{Float64}(undef, length(rows), ncols))
         for (c, v) in enumerate(rowv)
-            (v isa Real && !(v isa Bool)) || throw(BadRequest("row $r: '$(v === nothing ? "null" : json(v))' is not a number"))
+            (v isa Real && !(v isa Bool)) || throw(BadRequest("row $r: $(shown_json(v)) is not a number"))
             isfinite(v) || throw(BadRequest("row $r: non-finite value"))
             X[r, c] = v
         end
@@ -244,42 +319,48 @@ function rows_matrix(rows::AbstractVector, opts::DecodeOptions)
     return X
 end
 
-function parse_json_body(bytes, what = "invalid JSON")
+"Parse a request's JSON: `malformed JSON: …` or `JSON nested too deeply` (deeper than 32) as a 400."
+function parse_json_body(bytes, prefix = "")
     try
         return parse_json(bytes; maxdepth = MAX_JSON_DEPTH)
     catch e
         e isa JSONError || rethrow()
-        throw(BadRequest("$what: $(e.msg)"))
+        startswith(e.msg, "nesting deeper") && throw(BadRequest(prefix * "JSON nested too deeply"))
+        throw(BadRequest("$(prefix)malformed JSON: $(e.msg)"))
     end
 end
+
+const ROWS_EXPECTED = "expected an array of rows or {\"instances\": [...]}"
 
 """
     decode_json(body, opts, params) -> Matrix{Float64}
 
-`[[…], …]` (rows), `[…]` (one row) or `{"instances": [[…], …]}`; nesting ≤ 32.
+`[[…], …]` (rows), `[…]` (one row) or `{"instances": …}` with either; a UTF-8 BOM skipped;
+nesting ≤ 32.
 """
 function decode_json(body::Vector{UInt8}, opts::DecodeOptions, params)
     checked_utf8(body)
+    has_bom(body) && (body = body[4:end])
     all(isblankbyte(c) || c == 0x0a for c in body) && throw(BadRequest("empty payload"))
     v = parse_json_body(body)
     if v isa AbstractDict
-        haskey(v, "instances") || throw(BadRequest("expected an array of rows or {\"instances\": [...]}"))
+        haskey(v, "instances") || throw(BadRequest(ROWS_EXPECTED))
         v = v["instances"]
     end
-    v isa AbstractVector || throw(BadRequest("expected an array of rows or {\"instances\": [...]}"))
+    v isa AbstractVector || throw(BadRequest(ROWS_EXPECTED))
     isempty(v) && throw(BadRequest("empty payload"))
-    return all(x -> x isa AbstractVector, v) ? rows_matrix(v, opts) :
-           any(x -> x isa AbstractVector, v) ? throw(BadRequest("row 1: expected an array of numbers")) :
-           rows_matrix(Any[v], opts)
+    any(x -> x isa AbstractVector, v) || return rows_matrix(Any[v], opts)       # one row
+    return rows_matrix(v, opts)
 end
 
 "`application/jsonlines`: one JSON array (a row) per non-blank line."
 function decode_jsonlines(body::Vector{UInt8}, opts::DecodeOptions, params)
     checked_utf8(body)
     rows = Any[]
-    for (k, line) in enumerate(split(String(copy(body)), '\n'))
+    text = String(has_bom(body) ? body[4:end] : copy(body))
+    for (k, line) in enumerate(split(text, '\n'))
         isempty(strip(line)) && continue
-        push!(rows, parse_json_body(line, "line $k: invalid JSON"))
+        push!(rows, parse_json_body(line, "line $k: "))
     end
     return rows_matrix(rows, opts)
 end

@@ -52,7 +52,8 @@ features(t::Table, exclude) = features(t; exclude = exclude)
 """
     Data
 
-What `fit` receives: `data[channel]` is a [`Table`](@ref) of all CSV files in the channel;
+What `fit` receives: `data[channel]` is a [`Table`](@ref) of every `.csv` file of the channel
+(recursively, sorted by relative path, one header; see [`read_channel`](@ref));
 `datapath(data, channel)` is the channel's directory (for other formats);
 `channels(data)` lists the channel names.
 """
@@ -121,7 +122,7 @@ function read_channel(ch::AbstractString, dir::AbstractString)
         if isempty(header)
             header, first_file = h, f
         elseif h != header
-            throw(DataError("channel '$ch': $f has the header $(join(h, ",")), but $first_file has $(join(header, ","))"))
+            throw(DataError("channel '$ch': $f has columns $(join(h, ", ")) but $first_file has $(join(header, ", "))"))
         end
         push!(parts, map(x -> x isa AbstractString ? String(x) : x, cells))
     end
@@ -150,10 +151,9 @@ function discover_channels()
     if isfile(cfg)
         conf = parse_json(read(cfg, String))
         conf isa AbstractDict || throw(DataError("inputdataconfig.json is not a JSON object"))
-        for ch in keys(conf)
+        for ch in sort!(collect(keys(conf)))
             dir = channel_dir(ch)
-            isdir(dir) || throw(DataError("channel '$ch' is listed in inputdataconfig.json but $dir does not exist"))
-            isempty(channel_files(dir)) && throw(DataError("channel '$ch' is empty ($dir has no files)"))
+            isdir(dir) || throw(DataError("channel '$ch' is configured but $(data_root()) has no such folder"))
             paths[ch] = dir
         end
     end

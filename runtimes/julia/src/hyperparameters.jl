@@ -29,8 +29,8 @@ function given_hyperparameters(raw::AbstractDict, defaults::Union{NamedTuple,Not
         key = String(k)
         startswith(key, "sagemaker_") && continue
         if defaults !== nothing && !haskey(defaults, Symbol(key))
-            declared = join(string.(keys(defaults)), ", ")
-            throw(HyperparameterError("$key: unknown hyperparameter (declared: $declared)"))
+            declared = join(sort!(string.(collect(keys(defaults)))), ", ")
+            throw(HyperparameterError("unknown hyperparameter '$key'; declared: $declared"))
         end
         decoded = decode_value(v)
         (decoded === nothing || decoded == "None") && continue   # missing: the default applies
@@ -79,7 +79,7 @@ function coerce(key, raw, v, default)
             s in TRUE_WORDS && return true
             s in FALSE_WORDS && return false
         end
-        bad(key, raw, "a boolean")
+        bad(key, raw, "a boolean (true/false)")
     elseif default isa Integer
         v isa Bool && bad(key, raw, "an integer")
         v isa Integer && return convert(typeof(default), v)
@@ -104,7 +104,7 @@ function coerce(key, raw, v, default)
         s = v isa AbstractString ? String(v) : shown(raw)
         return default isa Symbol ? Symbol(s) : s
     elseif default isa AbstractVector || default isa Tuple
-        list = v isa AbstractVector ? v : v isa AbstractString ? pyliteral(key, raw, v) : nothing
+        list = v isa AbstractVector ? v : v isa AbstractString ? pyliteral(key, raw, v, "a list") : nothing
         list isa AbstractVector || bad(key, raw, "a list")
         default isa Tuple && return Tuple(list)
         T = eltype(default)
@@ -116,7 +116,7 @@ function coerce(key, raw, v, default)
             bad(key, raw, "a list of $T")
         end
     elseif default isa AbstractDict
-        d = v isa AbstractDict ? v : v isa AbstractString ? pyliteral(key, raw, v) : nothing
+        d = v isa AbstractDict ? v : v isa AbstractString ? pyliteral(key, raw, v, "a dict") : nothing
         d isa AbstractDict || bad(key, raw, "a dict")
         return d
     else
@@ -130,11 +130,12 @@ zero_of(::Type{T}) where {T} = error("cannot coerce to $T")
 # Python literals (str() of a list or dict), parsed, never evaluated: lists, tuples, dicts,
 # quoted strings, numbers, True/False/None.
 
-function pyliteral(key, raw, s::AbstractString)
-    p = PyLit(collect(s), 1, key, raw)
+"Parse a Python literal; anything else is a HyperparameterError saying `expected <what>`."
+function pyliteral(key, raw, s::AbstractString, what::AbstractString)
+    p = PyLit(collect(s), 1, key, raw, what)
     v = pyvalue!(p)
     pyskip!(p)
-    p.i <= length(p.c) && bad(key, raw, "a list")
+    p.i <= length(p.c) && pyfail(p)
     return v
 end
 
@@ -143,9 +144,10 @@ mutable struct PyLit
     i::Int
     key::Any
     raw::Any
+    what::String
 end
 pyskip!(p::PyLit) = while p.i <= length(p.c) && isspace(p.c[p.i]); p.i += 1; end
-pyfail(p::PyLit) = bad(p.key, p.raw, "a list or dict literal")
+pyfail(p::PyLit) = bad(p.key, p.raw, p.what)
 
 function pyvalue!(p::PyLit)
     pyskip!(p)

@@ -61,7 +61,7 @@ function invocations(app::App, req::Request)
     known = haskey(CODECS, ctype)
     known || app.custom_input || return unsupported(raw_ct)
     accept = header(req, "accept")
-    default = default_accept(app.settings.default_accept, ctype)      # B-06
+    default = default_accept(app.settings.default_accept, ctype, app.custom_output)      # B-06
     chosen = negotiate(accept, default)
     chosen === nothing || haskey(CODECS, chosen) || (chosen = nothing)
     wanted = app.custom_output ? preferred(accept, default) : chosen

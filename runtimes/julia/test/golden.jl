@@ -6,7 +6,7 @@
 #
 # Where the cases are: ROSETTA_GOLDEN_DIR, else ../../../conformance/golden from this file (a
 # checkout), else /rosetta-golden (the image test mounts conformance/golden there).
-using Test, Logging, Base64
+using Test, Logging, Base64, Sockets
 using Rosetta
 const RG = Rosetta
 
@@ -158,7 +158,42 @@ function golden_request(r::AbstractDict)
     path = q === nothing ? target : target[1:q-1]
     headers = Pair{String,String}[lowercase(k) => string(v) for (k, v) in get(r, "headers", Dict{String,Any}())]
     body = haskey(r, "body_b64") ? base64decode(r["body_b64"]) : Vector{UInt8}(codeunits(get(r, "body", "")))
+    haskey(r, "body_repeat") && (body = repeat(body, Int(r["body_repeat"])))
     return RG.Request(get(r, "method", "GET"), target, path, "HTTP/1.1", headers, body, true)
+end
+
+"""
+    over_http(app, req) -> Response
+
+The request through a real in-process server with the app's body limit, for what `route` never
+sees (413 is the HTTP layer's answer, S-12).
+"""
+function over_http(app::RG.App, req::RG.Request)
+    server = RG.start_server(r -> RG.route(app, r); host = ip"127.0.0.1", port = 0, threaded = false,
+                             limits = RG.Limits(max_body = RG.max_body_bytes(app.settings)))
+    try
+        sock = connect(ip"127.0.0.1", server.port)
+        head = IOBuffer()
+        print(head, req.method, " ", req.target, " HTTP/1.1\r\nHost: golden\r\nConnection: close\r\n")
+        foreach(((k, v),) -> print(head, k, ": ", v, "\r\n"), req.headers)
+        print(head, "Content-Length: ", length(req.body), "\r\n\r\n")
+        writer = @async (write(sock, take!(head)); write(sock, req.body))
+        status = parse(Int, split(readline(sock))[2])
+        headers = Pair{String,String}[]
+        while (l = readline(sock)) != ""
+            k, v = split(l, ':'; limit = 2)
+            push!(headers, lowercase(k) => String(strip(v)))
+        end
+        hget(name) = something(get(Dict(headers), name, nothing), "")
+        n = parse(Int, something(tryparse(Int, hget("content-length")), 0) |> string)
+        body = read(sock, n)
+        close(sock)
+        try wait(writer) catch end               # the server may close before the whole body is sent
+        ct = hget("content-type")
+        return RG.Response(status, ct, body, filter(h -> !(h[1] in ("content-type", "content-length", "connection")), headers))
+    finally
+        RG.stop!(server; timeout = 1)
+    end
 end
 
 media_of(ct) = lowercase(strip(first(split(ct, ';'))))
@@ -172,12 +207,8 @@ function run_serving_case(loaded::RG.App, case)
                  n_features = loaded.n_features, custom_input = loaded.custom_input,
                  custom_output = loaded.custom_output)
     req = golden_request(case["request"])
-    resp = if length(req.body) > RG.max_body_bytes(settings)          # the HTTP layer's 413 (S-12)
-        RG.text_error(413, RG.too_large(length(req.body), RG.max_body_bytes(settings)))
-    else
-        with_logger(NullLogger()) do
-            RG.route(app, req)
-        end
+    resp = with_logger(NullLogger()) do
+        length(req.body) > RG.max_body_bytes(settings) ? over_http(app, req) : RG.route(app, req)
     end
     body = req.method == "HEAD" ? "" : String(copy(resp.body))
     expect = case["expect"]
@@ -206,15 +237,33 @@ function run_serving_case(loaded::RG.App, case)
         end
     end
     haskey(expect, "body") && body != expect["body"] && push!(out, "body $(repr(body)), expected $(repr(expect["body"]))")
-    if haskey(expect, "records")
+    if haskey(expect, "json")                    # the keys given must equal the body's
+        got_json = try RG.parse_json(body; maxdepth = 1000) catch; nothing end
+        want = expect["json"]
+        if got_json === nothing
+            push!(out, "body $(repr(body)) is not JSON")
+        elseif want isa AbstractDict && got_json isa AbstractDict
+            for (k, v) in want
+                haskey(got_json, k) && same(got_json[k], v) ||
+                    push!(out, "json.$k = $(show_value(get(got_json, k, nothing))), expected $(show_value(v))")
+            end
+        else
+            same(got_json, want) || push!(out, "json $(show_value(got_json)), expected $(show_value(want))")
+        end
+    end
+    if haskey(expect, "records") || haskey(expect, "record_count")
         recs = try
             output_records(media_of(resp.content_type), body)
         catch e
             push!(out, "cannot read records ($got): $(sprint(showerror, e))")
             nothing
         end
-        want = [as_record(r) for r in expect["records"]]
-        recs === nothing || same(recs, want) || push!(out, "records $(show_value(recs)), expected $(show_value(want))")
+        if recs !== nothing && haskey(expect, "records")
+            want = [as_record(r) for r in expect["records"]]
+            same(recs, want) || push!(out, "records $(show_value(recs)), expected $(show_value(want))")
+        end
+        recs !== nothing && haskey(expect, "record_count") && length(recs) != expect["record_count"] &&
+            push!(out, "$(length(recs)) records, expected $(expect["record_count"])")
     end
     return out
 end

@@ -109,9 +109,9 @@ end
     err(raw) = try dec(raw); "" catch e; e isa R.HyperparameterError ? e.msg : rethrow() end
     @test err(Dict("epochs" => "abc")) == "epochs: expected an integer, got 'abc'"
     @test err(Dict("epochs" => "2.5")) == "epochs: expected an integer, got '2.5'"
-    @test err(Dict("verbose" => "maybe")) == "verbose: expected a boolean, got 'maybe'"
+    @test err(Dict("verbose" => "maybe")) == "verbose: expected a boolean (true/false), got 'maybe'"
     @test err(Dict("k" => "x")) == "k: expected a number, got 'x'"
-    @test occursin("unknown hyperparameter", err(Dict("nope" => "1")))
+    @test err(Dict("nope" => "1")) == "unknown hyperparameter 'nope'; declared: epochs, k, layers, name, verbose"
     @test occursin("layers", err(Dict("layers" => "['a']")))
     @test occursin("layers", err(Dict("layers" => "__import__('os')")))
     u = R.decode_hyperparameters(Dict("a" => "1", "b" => "x", "c" => "[1]"), nothing)
@@ -134,20 +134,30 @@ end
     @test msg(() -> csv("1,2,3"; nf = 2)) == "row 1 has 3 columns, expected 2"
     @test msg(() -> csv("1,nan")) == "row 1: non-finite value"
     @test msg(() -> csv("1,inf")) == "row 1: non-finite value"
+    @test msg(() -> csv("0x10,1")) == "row 1: '0x10' is not a number" * R.HEADER_HINT   # hex is not a number
+    @test msg(() -> csv("1,2\n\"4,5\",6\n")) == "row 2: '4,5' is not a number"     # RFC 4180 quotes
+    @test msg(() -> csv("1,2\n3,4,\n")) == "row 2 has 3 columns, expected 2"        # width before values
+    @test csv("1.5,-2e1\n+.5,1E2\n") == [1.5 -20.0; 0.5 100.0]
+    for (t, ok) in (("1", true), ("-1.", true), (".5", true), ("1e-3", true), ("NaN", true), ("-infinity", true),
+                    ("", false), (".", false), ("1e", false), ("1_0", false), ("0x1p3", false), ("in", false), ("+", false))
+        @test R.number_syntax(Vector{UInt8}(t), 1, sizeof(t)) == ok
+    end
     @test msg(() -> R.decode_csv(UInt8[0xff, 0x31], opts(), Dict{String,String}())) == "invalid UTF-8"
     js(s; nf = nothing) = R.decode_json(Vector{UInt8}(s), opts(nf), Dict{String,String}())
     @test js("[[1,2],[3,4]]") == [1.0 2.0; 3.0 4.0]
     @test js("[1,2]") == [1.0 2.0]
     @test js("{\"instances\": [[1,2]]}") == [1.0 2.0]
     @test msg(() -> js("[[1,2],[3]]")) == "row 2 has 1 columns, expected 2"
-    @test msg(() -> js("[[1,\"a\"]]")) == "row 1: '\"a\"' is not a number"
-    @test startswith(msg(() -> js("[[1,2]")), "invalid JSON")
-    @test startswith(msg(() -> js("["^40 * "]"^40)), "invalid JSON")
+    @test msg(() -> js("[[1,\"a\"]]")) == "row 1: \"a\" is not a number"
+    @test startswith(msg(() -> js("[[1,2]")), "malformed JSON: ")
+    @test msg(() -> js("["^40 * "]"^40)) == "JSON nested too deeply"
+    @test msg(() -> js("[[1,2],3]")) == "row 2: expected an array of numbers"
+    @test js("\ufeff [[1,2]]") == [1.0 2.0]
     @test msg(() -> js("[]")) == "empty payload"
     @test msg(() -> js("[1e999]")) == "row 1: non-finite value"
     jl(s) = R.decode_jsonlines(Vector{UInt8}(s), opts(), Dict{String,String}())
     @test jl("[1,2]\n\n[3,4]") == [1.0 2.0; 3.0 4.0]
-    @test startswith(msg(() -> jl("[1,2]\n[3,")), "line 2: invalid JSON")
+    @test startswith(msg(() -> jl("[1,2]\n[3,")), "line 2: malformed JSON: ")
     @test String(R.encode_csv(R.records(["a", "b"]))) == "a\nb\n"
     @test String(R.encode_csv(R.records([1.0 2.0; 3.0 4.0]))) == "1.0,2.0\n3.0,4.0\n"
     @test String(R.encode_json(R.records([1, 2]))) == "{\"predictions\":[1,2]}"
@@ -265,6 +275,8 @@ end
     @test R.default_accept("", "application/x-one") == "application/json"
     @test R.default_accept("", "application/jsonlines") == "application/jsonlines"
     @test R.default_accept("text/csv", "application/json") == "text/csv"
+    @test R.default_accept("application/x-pipe", "application/json") == "application/json"   # no codec for it
+    @test R.default_accept("application/x-pipe", "application/json", true) == "application/x-pipe"  # output_fn
     @test R.error_message(ErrorException("a\nb")) == "a"
     @test R.error_message(R.UserCodeError(DomainError(-1, "neg"), nothing)) == "neg"
     @test R.error_message(ErrorException("x"^300)) == "x"^200
@@ -294,7 +306,7 @@ end
         @test R.column(R.discover_channels()["train"], "label") == ["a", "b", "c", "d"]
         write(joinpath(ch, "part", "bad.csv"), "x,z,label\n1,2,e\n")
         e = try R.discover_channels()["train"]; nothing catch e; e end
-        @test e isa R.DataError && occursin("part/bad.csv", e.msg) && occursin("x,z,label", e.msg)
+        @test e isa R.DataError && e.msg == "channel 'train': part/bad.csv has columns x, z, label but a.csv has x, y, label"
         rm(joinpath(ch, "part"); recursive = true)
         mkpath(joinpath(root, "input", "data", "side"))
         write(joinpath(root, "input", "data", "side", "b.parquet"), "PAR1")

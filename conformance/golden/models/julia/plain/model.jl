@@ -17,6 +17,7 @@ function fit(::Type{GoldenModel}, data, hp)
         "sm_hps" => Rosetta.parse_json(ENV["SM_HPS"]),
         "columns" => t.columns,
         "rows" => size(t.rows, 1),
+        "first_column" => t.rows[:, 1],
         "channels" => channels(data),
     )
     mkpath(ENV["SM_OUTPUT_DATA_DIR"])

@@ -1,0 +1,34 @@
+# The golden-case fixture model plus `feature_names` (conformance/golden/README.md): the same
+# behaviour as models/python/declared/model.py and models/r/declared/model.R.
+
+struct GoldenModel
+    scale::Float64
+    offset::Int
+end
+
+hyperparameters(::Type{GoldenModel}) =
+    (scale = 1.0, offset = 0, flag = false, label = "x", tags = [], target = "y", fail = "")
+
+function fit(::Type{GoldenModel}, data, hp)
+    hp.fail == "fit" && error("fit failed on purpose")
+    t = data["train"]
+    seen = Dict{String,Any}(
+        "hyperparameters" => Dict{String,Any}(string(k) => v for (k, v) in pairs(hp)),
+        "sm_hps" => Rosetta.parse_json(ENV["SM_HPS"]),
+        "columns" => t.columns,
+        "rows" => size(t.rows, 1),
+        "first_column" => t.rows[:, 1],
+        "channels" => channels(data),
+    )
+    mkpath(ENV["SM_OUTPUT_DATA_DIR"])
+    write(joinpath(ENV["SM_OUTPUT_DATA_DIR"], "seen.json"), Rosetta.json(seen))
+    return GoldenModel(hp.scale, hp.offset)
+end
+
+function predict(m::GoldenModel, X)
+    any(==(-999), X) && error("boom")
+    out = vec(sum(X; dims = 2)) .* m.scale .+ m.offset
+    return any(==(-1), X) ? out[1:end-1] : out
+end
+
+feature_names(m::GoldenModel) = ["x1", "x2"]
