@@ -17,7 +17,7 @@ from sagemaker_rosetta.registry import PushError
 console = Console(stderr=True)
 
 #: subcommands contributed by the other packages: module exposing ``add_parser(subparsers)``
-PLUGINS = ("rosetta_conformance.cli", "rosetta_orchestrator.cli")
+PLUGINS = ("rosetta_conformance.cli", "rosetta_orchestrator.cli", "sagemaker_rosetta.scaffold.cli")
 
 
 def say(msg: str) -> None:
