@@ -1,7 +1,10 @@
-"""The README's main job: one iris model per language, trained in parallel, compared in R.
+"""The README's main job: one iris model per language, trained in parallel, compared in R, gated.
 
 split (Python) → train Python | R | Julia → create 3 models → batch-transform the hold-out with each
-→ evaluate all three (R) → comparison table.
+→ evaluate all three (R) → AccuracyGate: the best accuracy ≥ MinAccuracy? → register the best model
+(model package group ``rosetta-iris``) : else fail the execution with the accuracy in the message.
+
+    rosetta pipeline run examples/iris/pipeline.py --param MinAccuracy=1.01   # force the Fail branch
 
     rosetta pipeline definition examples/iris/pipeline.py     # the SageMaker definition JSON
     rosetta pipeline run examples/iris/pipeline.py --local    # run it here with Docker
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rosetta_orchestrator import Pipeline
+from rosetta_orchestrator import conditions as c
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,11 +32,16 @@ TRAINERS = {
     "r": "rosetta-example/iris-r:latest",
     "julia": "rosetta-example/iris-julia:latest",
 }
+#: the metrics each model's training code logs with log_metric (declared as MetricDefinitions)
+METRICS = {"python": ["train_accuracy"], "r": ["train:oob_error"], "julia": ["train_accuracy"]}
+#: container steps reuse an earlier run with the same inputs for 30 days (CacheConfig)
+CACHE = "P30D"
 
 
 def pipeline() -> Pipeline:
     p = Pipeline("rosetta-iris", bucket="rosetta-iris",
                  description="iris in Python, R and Julia, evaluated in R")
+    min_accuracy = p.parameter("MinAccuracy", 0.9)
     test_fraction = p.parameter("TestFraction", 0.2)
     seed = p.parameter("SplitSeed", 7)
     target = p.parameter("Target", "species")
@@ -53,29 +62,44 @@ def pipeline() -> Pipeline:
         "Split", image="rosetta/python:latest", code=HERE / "split" / "split.py",
         inputs={"data": labelled},
         outputs=["train", "test", "features"],
-        arguments=["--test-fraction", test_fraction, "--seed", seed, "--target", target])
+        arguments=["--test-fraction", test_fraction, "--seed", seed, "--target", target], cache=CACHE)
 
     predictions = {}
+    named: list[object] = []
     for runtime, default_image in TRAINERS.items():
         name = runtime.capitalize()
         image = p.parameter(f"{'R' if runtime == 'r' else name}Image", default_image)
         train = p.training(f"Train{name}", image=image, runtime=runtime,
                            inputs={"train": split.output("train")},
-                           hyperparameters=hyperparameters[runtime])
+                           hyperparameters=hyperparameters[runtime], metrics=METRICS[runtime], cache=CACHE)
         model = p.model(f"Model{name}", model_data=train.model_data, trained_by=train)
         predictions[runtime] = p.transform(
             f"Transform{name}", model=model, data=split.output("features"),
-            content_type="text/csv", split_type="Line", strategy="MultiRecord", assemble_with="Line").output
+            content_type="text/csv", split_type="Line", strategy="MultiRecord", assemble_with="Line",
+            cache=CACHE).output
+        named += ["--model", p.join(f"{runtime}=", train.model_data), "--image", p.join(f"{runtime}=", image)]
 
-    p.processing(
+    evaluate = p.processing(
         "Evaluate", image="rosetta/r:latest", code=HERE / "evaluate" / "evaluate.R",
         inputs={"test": split.output("test"), **predictions}, outputs=["evaluation"],
-        arguments=["--target", target])
+        arguments=["--target", target, *named], property_files={"evaluation": ("evaluation", "evaluation.json")},
+        cache=CACHE)
+
+    # the gate: register the best model when it is good enough, else stop the execution saying why
+    best = evaluate.json("evaluation", "best.accuracy")
+    register = p.register(
+        "RegisterBest", group="rosetta-iris", image=evaluate.json("evaluation", "best.image"),
+        model_data=evaluate.json("evaluation", "best.model_data"),
+        metrics_uri=p.join(evaluate.output("evaluation"), "/evaluation.json"))
+    too_low = p.fail("AccuracyTooLow", p.join("best accuracy ", best, " (", evaluate.json("evaluation", "best.runtime"),
+                                              ") is below MinAccuracy ", min_accuracy))
+    p.condition("AccuracyGate", conditions=[c.ge(best, min_accuracy)], if_steps=[register], else_steps=[too_low])
     return p
 
 
 def report(result: Any, console: Any) -> None:
-    """After a local run: accuracy per runtime (from Evaluate's evaluation.json) and step timings."""
+    """After a local run: accuracy per runtime (from Evaluate's evaluation.json), step timings and
+    what the gate decided."""
     from rich.table import Table
 
     evaluate = result.steps["Evaluate"].properties
@@ -94,3 +118,13 @@ def report(result: Any, console: Any) -> None:
                       f"{result.steps[f'Train{name}'].seconds:.1f}",
                       f"{result.steps[f'Transform{name}'].seconds:.1f}", result.steps[f"Train{name}"].image)
     console.print(table)
+    best = scores.get("best", {})
+    gate = f"gate: best {best.get('runtime')} accuracy {best.get('accuracy')}"
+    registered = result.steps["RegisterBest"].properties
+    if result.steps["RegisterBest"].status == "Succeeded":
+        console.print(f"{gate} ≥ MinAccuracy {result.parameters['MinAccuracy']} → registered rosetta-iris version "
+                      f"{registered['ModelPackageVersion']} ({registered['ModelApprovalStatus']}); "
+                      "`rosetta models list rosetta-iris` shows every version")
+    else:
+        console.print(f"{gate} < MinAccuracy {result.parameters['MinAccuracy']} → "
+                      f"{result.steps['AccuracyTooLow'].reason or 'not registered'}")

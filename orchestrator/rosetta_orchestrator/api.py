@@ -182,6 +182,12 @@ class Pipeline:
         self.assets[uri] = path
         return str(uri)
 
+    def join(self, *values: Value, on: str = "") -> Any:
+        """``Std:Join`` of strings and pipeline variables (a plain string when all are strings)."""
+        if all(isinstance(v, str) for v in values):
+            return on.join(values)
+        return sdk().Join(on=on, values=list(values))
+
     def parameter(self, name: str, default: str | int | float | bool) -> Any:
         """A pipeline parameter; its type follows the default's type."""
         s = sdk()

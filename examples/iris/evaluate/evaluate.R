@@ -3,9 +3,11 @@
 #
 # A SageMaker Processing script in base R (no packages): input `test` holds test.csv (header, with
 # the target column); every other input `<runtime>` holds `<file>.out` from a transform step, one
-# prediction per line in the order of test_features.csv (B-08). Writes
-# /opt/ml/processing/output/evaluation/evaluation.json:
-#   {"python": {"accuracy": 0.97, "correct": 29, "n": 30}, ...}
+# prediction per line in the order of test_features.csv (B-08). `--model <runtime>=<s3 uri>` and
+# `--image <runtime>=<image>` (repeated) name each runtime's model, so the report can say which one
+# is best. Writes /opt/ml/processing/output/evaluation/evaluation.json (a pipeline property file):
+#   {"python": {"accuracy": 0.97, "correct": 29, "n": 30}, ...,
+#    "best": {"runtime": "python", "accuracy": 0.97, "model_data": "s3://…", "image": "…"}}
 
 root <- "/opt/ml/processing"
 
@@ -24,6 +26,15 @@ read_predictions <- function(dir) {
   lines <- lines[nzchar(trimws(lines))]
   # first field of each line; quotes dropped (CSV strings)
   gsub('^"|"$', "", trimws(sub(",.*$", "", lines)))
+}
+
+#' Every `--name key=value` option as a named character vector (key → value).
+options_map <- function(name) {
+  args <- commandArgs(trailingOnly = TRUE)
+  at <- which(args == paste0("--", name))
+  values <- args[at[at < length(args)] + 1]
+  keys <- sub("=.*$", "", values)
+  stats::setNames(sub("^[^=]*=", "", values), keys)
 }
 
 #' A JSON number/string/object, enough for this report (base R has no JSON writer).
@@ -52,6 +63,18 @@ for (runtime in sort(inputs)) {
   correct <- sum(predicted == truth)
   report[[runtime]] <- list(accuracy = correct / length(truth), correct = correct, n = length(truth))
   cat(sprintf("%-8s accuracy %.3f (%d/%d)\n", runtime, correct / length(truth), correct, length(truth)))
+}
+
+# the best runtime (highest accuracy; ties: alphabetical), with what registering it needs
+models <- options_map("model")
+images <- options_map("image")
+if (length(report) > 0) {
+  accuracy <- vapply(report, function(r) r$accuracy, numeric(1))
+  best <- names(report)[order(-accuracy, names(report))][[1]]
+  report[["best"]] <- list(runtime = best, accuracy = report[[best]]$accuracy,
+                           model_data = unname(if (best %in% names(models)) models[[best]] else ""),
+                           image = unname(if (best %in% names(images)) images[[best]] else ""))
+  cat(sprintf("best: %s (accuracy %.3f)\n", best, report[[best]]$accuracy))
 }
 
 out <- file.path(root, "output", "evaluation")

@@ -53,6 +53,7 @@ def with_retries(fn: Callable[[], T], policies: list[dict[str, Any]], *, log: Ca
             if (limit is not None and retries_done >= int(limit)) or (
                     expire is not None and time.monotonic() - first > float(expire) * 60):
                 exc.reason = f"{exc.reason} (after {attempt} attempts)"
+                exc.args = (f"{exc.step}: {exc.reason}",)
                 raise
             pause = delay(policy, retries_done)
             log(f"[rosetta] attempt {attempt} failed: {exc.reason}; retrying in {pause:g} s "

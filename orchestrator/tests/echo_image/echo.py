@@ -1,7 +1,8 @@
 """Echo model for the orchestrator tests (stdlib only).
 
 train: hyperparameters ``prefix`` (string) and ``repeat`` (integer, else HyperparameterError in
-/opt/ml/output/failure, exit 1); counts the rows of channel ``train``; writes model.json.
+/opt/ml/output/failure, exit 1); counts the rows of channel ``train`` (a row ``FAIL`` fails the job
+with DataError); prints ``#metric rows=N``; writes model.json.
 serve: ``/ping``; ``/execution-parameters`` from ECHO_EXECUTION_PARAMETERS (JSON) or 404;
 ``/invocations`` answers ``<prefix>:<record>`` per input line (repeat times), logs one
 ``request records=N bytes=B accept=A`` line per request, 413 above SAGEMAKER_MAX_PAYLOAD_IN_MB.
@@ -40,7 +41,10 @@ def train() -> None:
     channel = ML / "input" / "data" / "train"
     for f in sorted(channel.rglob("*")) if channel.is_dir() else []:
         if f.is_file():
-            rows += sum(1 for line in f.read_text().splitlines() if line.strip())
+            lines = [line for line in f.read_text().splitlines() if line.strip()]
+            if "FAIL" in lines:
+                fail(f"DataError: {f.name} has a FAIL row")
+            rows += len(lines)
     print(f"training echo model prefix={prefix} repeat={repeat} rows={rows}", flush=True)
     print(f"#metric rows={rows}", flush=True)
     (ML / "model" / "model.json").write_text(json.dumps({"prefix": prefix, "repeat": repeat, "rows": rows}))
