@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rosetta_runtime import checkpoint_dir, cluster, load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -24,6 +27,14 @@ class Hyperparameters:
 def fit(data: Any, hp: Hyperparameters) -> dict[str, float]:
     if hp.fail == "fit":
         raise ValueError("fit failed on purpose")
+    resumed = None
+    if hp.fail == "after-checkpoint":  # a spot-style stop: the next run resumes (D8)
+        state = load_checkpoint()
+        if state is None:
+            save_checkpoint({"step": 1})
+            Path(checkpoint_dir(), "user-checkpoint.txt").write_text("1\n")
+            raise ValueError("stopped after checkpoint")
+        resumed = state["step"]
     train = data["train"]
     seen = {
         "hyperparameters": asdict(hp),
@@ -32,6 +43,8 @@ def fit(data: Any, hp: Hyperparameters) -> dict[str, float]:
         "rows": len(train),
         "first_column": train.iloc[:, 0].tolist(),
         "channels": sorted(data),
+        "cluster": asdict(cluster()),
+        "resumed": resumed,
     }
     out = os.environ["SM_OUTPUT_DATA_DIR"]
     os.makedirs(out, exist_ok=True)
