@@ -1,9 +1,11 @@
 """Create/update and start the pipeline on SageMaker (``upsert``/``start``).
 
 Only this module talks to AWS, and only when the user asks. ``endpoint_url`` points the SageMaker
-and S3 clients elsewhere (the tests use a moto server on 127.0.0.1). A Rosetta pipeline goes
-through the SDK's ``Pipeline.upsert``/``start``; an SDK-native file or a definition JSON through
-CreatePipeline/UpdatePipeline and StartPipelineExecution with its definition, as the SDK does.
+(and STS) clients elsewhere, ``s3_endpoint_url`` the S3 client (the tests use a moto server on
+127.0.0.1). Every form goes the same way the SDK's ``Pipeline.upsert``/``start`` go: the assets
+(Rosetta's ``upload()``s, the code the SDK uploads while it builds) are put in S3 first, then
+CreatePipeline (or UpdatePipeline when it exists) with the definition JSON, and
+StartPipelineExecution with the parameters.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rosetta_orchestrator.loader import Source
-from rosetta_orchestrator.sdk import DEFAULT_ROLE, session
+from rosetta_orchestrator.sdk import DEFAULT_ROLE
 
 Say = Callable[[str], None]
 
@@ -31,13 +33,29 @@ def clients(region: str | None, endpoint_url: str | None, s3_endpoint_url: str |
     return sm, s3
 
 
+def account_id(region: str | None, endpoint_url: str | None) -> str:
+    """The caller's account (STS), which names the SDK's default bucket ``sagemaker-<region>-<account>``."""
+    import boto3
+
+    return str(boto3.client("sts", region_name=region, endpoint_url=endpoint_url).get_caller_identity()["Account"])
+
+
 def upload_assets(assets: Mapping[str, Path], s3: Any, say: Say) -> list[str]:
-    """Put the pipeline's code and seed data at their S3 URIs (content-hashed keys)."""
+    """Put the pipeline's code and seed data at their S3 URIs (content-hashed keys); a missing
+    bucket is created, as the SDK does for its default bucket."""
     from rosetta_orchestrator.local.store import split_uri
 
     done = []
+    buckets: set[str] = set()
     for uri, path in assets.items():
         bucket, key = split_uri(uri)
+        if bucket not in buckets:
+            try:
+                s3.head_bucket(Bucket=bucket)
+            except s3.exceptions.ClientError:
+                s3.create_bucket(Bucket=bucket)
+                say(f"created bucket {bucket}")
+            buckets.add(bucket)
         files = [(path, key)] if path.is_file() else [
             (f, f"{key.rstrip('/')}/{f.relative_to(path).as_posix()}") for f in sorted(path.rglob("*")) if f.is_file()]
         for f, k in files:
@@ -81,21 +99,16 @@ def upsert(source: Source, *, role: str | None = None, region: str | None = None
     sm, s3 = clients(region, endpoint_url, s3_endpoint_url)
     if upload and source.assets:
         upload_assets(source.assets, s3, say)
-    if source.pipeline is not None:
-        sdk_pipe = source.pipeline.sdk_pipeline()
-        sdk_pipe.sagemaker_session = session(source.pipeline.bucket, region=region, sagemaker_client=sm)
-        response = dict(sdk_pipe.upsert(role_arn=role_arn, description=source.description or None))
-    else:
-        request = {"PipelineName": source.name, "PipelineDefinition": json.dumps(source.definition),
-                   "RoleArn": role_arn}
-        if source.description:
-            request["PipelineDescription"] = source.description
-        try:
-            response = dict(sm.create_pipeline(**request))
-        except (sm.exceptions.ResourceInUse, sm.exceptions.ClientError) as exc:
-            if "exist" not in str(exc).lower() and not isinstance(exc, sm.exceptions.ResourceInUse):
-                raise
-            response = dict(sm.update_pipeline(**request))
+    request = {"PipelineName": source.name, "PipelineDefinition": json.dumps(source.definition),
+               "RoleArn": role_arn}
+    if source.description:
+        request["PipelineDescription"] = source.description
+    try:
+        response = dict(sm.create_pipeline(**request))
+    except (sm.exceptions.ResourceInUse, sm.exceptions.ClientError) as exc:
+        if "exist" not in str(exc).lower() and not isinstance(exc, sm.exceptions.ResourceInUse):
+            raise
+        response = dict(sm.update_pipeline(**{k: v for k, v in request.items()}))
     say(f"pipeline {source.name}: {response.get('PipelineArn')}")
     return response
 
@@ -104,20 +117,14 @@ def start(source: Source, *, parameters: Mapping[str, str] | None = None, region
           endpoint_url: str | None = None, say: Say = print) -> str:
     """``StartPipelineExecution``; returns the execution ARN (the pipeline must exist: upsert)."""
     sm, _ = clients(region, endpoint_url, None)
-    if source.pipeline is not None:
-        sdk_pipe = source.pipeline.sdk_pipeline()
-        sdk_pipe.sagemaker_session = session(source.pipeline.bucket, region=region, sagemaker_client=sm)
-        execution = sdk_pipe.start(parameters=dict(parameters or {}) or None)
-        arn = str(execution.arn)
-    else:
-        declared = {p["Name"] for p in source.definition.get("Parameters") or []}
-        unknown = set(parameters or {}) - declared
-        if unknown:
-            raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}; "
-                             f"declared: {', '.join(sorted(declared))}")
-        kwargs: dict[str, Any] = {"PipelineName": source.name}
-        if parameters:
-            kwargs["PipelineParameters"] = [{"Name": k, "Value": str(v)} for k, v in parameters.items()]
-        arn = str(sm.start_pipeline_execution(**kwargs)["PipelineExecutionArn"])
+    declared = {p["Name"] for p in source.definition.get("Parameters") or []}
+    unknown = set(parameters or {}) - declared
+    if unknown:
+        raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}; "
+                         f"declared: {', '.join(sorted(declared))}")
+    kwargs: dict[str, Any] = {"PipelineName": source.name}
+    if parameters:
+        kwargs["PipelineParameters"] = [{"Name": k, "Value": str(v)} for k, v in parameters.items()]
+    arn = str(sm.start_pipeline_execution(**kwargs)["PipelineExecutionArn"])
     say(f"started {arn}")
     return arn

@@ -39,13 +39,19 @@ def _quiet_sdk() -> None:
             logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _load(args: argparse.Namespace, *, offline: bool = True) -> Any:
+def _load(args: argparse.Namespace, *, for_aws: bool = False) -> Any:
     from rosetta_orchestrator.loader import load_source
+    from rosetta_orchestrator.sdk import LOCAL_ACCOUNT
 
     _quiet_sdk()
+    account: str | Callable[[], str] = LOCAL_ACCOUNT
+    if for_aws:  # the SDK's default bucket is per account: asked (STS) only if the SDK needs it
+        from rosetta_orchestrator import aws
+
+        account = functools.partial(aws.account_id, args.region, args.endpoint_url)
     logging.disable(logging.INFO)  # the SDK sets its own logger levels while building steps
     try:
-        return load_source(args.file, offline=offline, name=getattr(args, "name", None),
+        return load_source(args.file, account=account, name=getattr(args, "name", None),
                            role=getattr(args, "role", None))
     finally:
         logging.disable(logging.NOTSET)
@@ -76,7 +82,7 @@ def cmd_upsert(args: argparse.Namespace) -> int:
     from rosetta_orchestrator import aws
     from rosetta_orchestrator.local.run import parse_uploads
 
-    source = _load(args, offline=False)
+    source = _load(args, for_aws=True)
     source.assets.update(parse_uploads(args.upload))
     aws.upsert(source, role=args.role, region=args.region, endpoint_url=args.endpoint_url,
                s3_endpoint_url=args.s3_endpoint_url, upload=not args.no_upload, say=_say)
@@ -86,7 +92,7 @@ def cmd_upsert(args: argparse.Namespace) -> int:
 def cmd_start(args: argparse.Namespace) -> int:
     from rosetta_orchestrator import aws
 
-    source = _load(args, offline=False)
+    source = _load(args, for_aws=True)
     if args.upsert:
         aws.upsert(source, role=args.role, region=args.region, endpoint_url=args.endpoint_url,
                    s3_endpoint_url=args.s3_endpoint_url, say=_say)

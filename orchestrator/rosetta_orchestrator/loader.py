@@ -8,9 +8,9 @@
     ``aws sagemaker describe-pipeline-definition`` / ``describe-pipeline`` (``PipelineDefinition``
     as a JSON string).
 
-For ``definition``, ``run`` and ``graph`` the Python forms are loaded offline (see
-:func:`rosetta_orchestrator.sdk.offline_build`): zero network calls, uploads the SDK makes while
-it builds are captured for the local run.
+The Python forms are always built offline (see :func:`rosetta_orchestrator.sdk.offline_build`):
+zero network calls; the uploads the SDK makes while it builds are captured, for the local run to
+stage or for ``upsert`` to upload.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import importlib.util
 import json
 import sys
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from rosetta_orchestrator.api import BASE_DIR, ROLE, Pipeline, runtime_of
-from rosetta_orchestrator.sdk import offline_build, offline_env
+from rosetta_orchestrator.sdk import LOCAL_ACCOUNT, offline_build, offline_env
 
 
 class LoadError(RuntimeError):
@@ -67,10 +67,11 @@ def load_module(path: str | Path) -> tuple[Pipeline, ModuleType]:
     return source.pipeline, source.module
 
 
-def load_source(path: str | Path, *, offline: bool = True, name: str | None = None,
+def load_source(path: str | Path, *, account: str | Callable[[], str] = LOCAL_ACCOUNT, name: str | None = None,
                 role: str | None = None) -> Source:
-    """Load any of the three forms; ``offline`` builds without network (not for upsert/start);
-    ``role`` is the execution role of a Rosetta pipeline that does not name its own."""
+    """Load any of the three forms, building without network (the SDK's uploads are captured into
+    ``Source.assets``); ``account`` names the SDK's default bucket (``upsert`` passes the real
+    account); ``role`` is the execution role of a Rosetta pipeline that does not name its own."""
     file = Path(path).resolve()
     if not file.is_file():
         raise LoadError(f"no pipeline file {file}")
@@ -78,7 +79,7 @@ def load_source(path: str | Path, *, offline: bool = True, name: str | None = No
         return _from_json(file, name)
     token = ROLE.set(role) if role else None
     try:
-        return _from_python(file, offline, name)
+        return _from_python(file, account, name)
     finally:
         if token is not None:
             ROLE.reset(token)
@@ -123,7 +124,7 @@ def _user_error(file: Path, exc: BaseException) -> LoadError:
     return err
 
 
-def _from_python(file: Path, offline: bool, name: str | None) -> Source:
+def _from_python(file: Path, account: str | Callable[[], str], name: str | None) -> Source:
     offline_env()
     uploads: dict[str, Path] = {}
     module_name = f"rosetta_pipeline_{abs(hash(str(file)))}"
@@ -132,7 +133,7 @@ def _from_python(file: Path, offline: bool, name: str | None) -> Source:
         raise LoadError(f"cannot import {file} as Python (a definition must end in .json)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    with _base_dir(file.parent), offline_build(uploads) if offline else nullcontext():
+    with _base_dir(file.parent), offline_build(uploads, account):
         try:
             spec.loader.exec_module(module)
             found = getattr(module, "pipeline", None)

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -161,7 +161,12 @@ def session(bucket: str, *, region: str | None = None, sagemaker_client: Any = N
                               "sagemaker_config": TELEMETRY_OPT_OUT}
     if sagemaker_client is not None:
         kwargs["sagemaker_client"] = sagemaker_client
-    return s.PipelineSession(**kwargs)
+    sess = s.PipelineSession(**kwargs)
+    # default_bucket() checks (or creates) the bucket with S3 calls the first time it is asked, and
+    # ModelBuilder.register() asks while it builds the step arguments: the bucket is ours to name,
+    # so mark it resolved (the attribute default_bucket() returns when set)
+    sess._default_bucket = bucket
+    return sess
 
 
 #: a SageMaker config that opts out of telemetry, for sessions that users build themselves
@@ -169,16 +174,25 @@ _OPT_OUT_YAML = "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n 
 
 
 @contextmanager
-def offline_build(uploads: dict[str, Path]) -> Iterator[None]:
+def offline_build(uploads: dict[str, Path], account: str | Callable[[], str] = LOCAL_ACCOUNT) -> Iterator[None]:
     """Build an SDK-native pipeline (a user's own ``PipelineSession()``, ``ModelTrainer`` without an
     output path, ``ScriptProcessor(code=…)``…) with no network call.
 
-    Inside the block: the SDK's default bucket is ``sagemaker-<region>-000000000000`` without the
-    STS lookup or the bucket check; telemetry is opted out through the documented admin config file
-    (``SAGEMAKER_ADMIN_CONFIG_OVERRIDE``) unless the user set one; and every upload the SDK makes
-    while it builds (code, scripts) is captured into ``uploads`` (S3 URI → local copy) for the local
-    runner to stage, instead of going to S3. Not used by ``upsert``/``start``, which talk to AWS.
+    Inside the block: the SDK's default bucket is ``sagemaker-<region>-<account>`` without the STS
+    lookup or the bucket check (``account`` is 000000000000 for local runs; ``upsert`` passes the
+    real one, so the definition names the same bucket the SDK would); telemetry is opted out through
+    the documented admin config file (``SAGEMAKER_ADMIN_CONFIG_OVERRIDE``) unless the user set one;
+    and every upload the SDK makes while it builds (code, scripts) is captured into ``uploads``
+    (S3 URI → local copy): the local runner stages them, ``upsert`` uploads them itself.
+    A callable ``account`` is asked once, and only if the SDK needs its default bucket.
     """
+    resolved: list[str] = []
+
+    def account_id() -> str:
+        if not resolved:
+            resolved.append(account() if callable(account) else account)
+        return resolved[0]
+
     offline_env()
     if not os.environ.get("SAGEMAKER_ADMIN_CONFIG_OVERRIDE"):
         cfg = Path(tempfile.gettempdir()) / f"rosetta-sagemaker-config-{os.getuid()}.yaml"
@@ -220,9 +234,9 @@ def offline_build(uploads: dict[str, Path]) -> Iterator[None]:
 
     patches: list[tuple[Any, str, Any]] = [
         (Session, "generate_default_sagemaker_bucket_name",
-         lambda self, boto_session: f"sagemaker-{boto_session.region_name}-{LOCAL_ACCOUNT}"),
+         lambda self, boto_session: f"sagemaker-{boto_session.region_name}-{account_id()}"),
         (Session, "_create_s3_bucket_if_it_does_not_exist", lambda self, bucket_name, region: None),
-        (Session, "account_id", lambda self: LOCAL_ACCOUNT),
+        (Session, "account_id", lambda self: account_id()),
         (Session, "upload_data", upload_data),
         (Session, "upload_string_as_file_body", upload_string),
         (S3Uploader, "upload_bytes", staticmethod(upload_bytes)),
