@@ -9,13 +9,17 @@ HTTP semantics by construction.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 DEFAULT_ADAPTER = "rosetta_runtime.user:PythonModel"
+
+log = logging.getLogger("rosetta.adapter")
 
 
 @runtime_checkable
@@ -30,6 +34,9 @@ class ModelAdapter(Protocol):
     ``rosetta.json``: a first CSV line equal to them is a header, D1) and ``has_input_fn`` /
     ``has_output_fn`` (whether the user wrote the hooks: without them 415 and 406 are answered
     before decoding, D3; an adapter without these attributes is asked for both every time).
+
+    Multi-model mode (D6) calls the optional ``prepare()`` once at start (load user code, no model),
+    then gives every model a ``copy.copy()`` of the prepared adapter and calls its :meth:`load`.
     """
 
     inline: bool
@@ -59,3 +66,21 @@ def load_adapter(spec: str | None = None) -> ModelAdapter:
     if not isinstance(adapter, ModelAdapter):
         raise TypeError(f"{spec} does not implement rosetta_runtime.adapter.ModelAdapter")
     return adapter
+
+
+def warm_up(adapter: ModelAdapter) -> float | None:
+    """One prediction through the model so the first real request pays no first-call cost.
+
+    Returns the seconds of a second (warm) prediction, or None without a sample.
+    """
+    sample = adapter.sample()
+    if sample is None:
+        log.info("no warm-up sample (n_features unknown); skipping warm-up")
+        return None
+    t0 = time.perf_counter()
+    adapter.predict(sample)
+    t1 = time.perf_counter()
+    adapter.predict(sample)
+    took = time.perf_counter() - t1
+    log.info("warm-up prediction took %.1f ms (then %.1f ms)", (t1 - t0) * 1e3, took * 1e3)
+    return took

@@ -70,13 +70,15 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        content_type = accept = None
+        content_type = accept = target = None
         length: int | None = None
         for key, value in scope["headers"]:
             if key == b"content-type":
                 content_type = value.decode("latin-1")
             elif key == b"accept":
                 accept = value.decode("latin-1")
+            elif key == b"x-amzn-sagemaker-target-model":
+                target = value.decode("latin-1")
             elif key == b"content-length":
                 try:
                     length = int(value)
@@ -90,7 +92,11 @@ class App:
                                          {"Connection": "close"}))
             return
         try:
-            reply = await dispatch(self.service, Request(scope["method"], scope["path"], content_type, accept, body))
+            raw_path = scope.get("raw_path")
+            req = Request(scope["method"], scope["path"], content_type, accept, body,
+                          scope.get("query_string", b"").decode("latin-1"),
+                          raw_path.decode("latin-1") if raw_path else None, target)
+            reply = await dispatch(self.service, req)
         except Exception as exc:  # never a bare traceback to the client
             log.exception("request failed")
             reply = Reply.text(500, f"internal error: {type(exc).__name__}")

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from rosetta_runtime.cluster import Cluster
 from rosetta_runtime.paths import Paths
 
 
@@ -18,9 +19,12 @@ def _dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def toolkit_env(paths: Paths, hyperparameters: Mapping[str, Any], channels: list[str],
-                resource: Mapping[str, Any], data_config: Mapping[str, Any]) -> dict[str, str]:
-    """The variables, valued as sagemaker-training-toolkit writes them (strings; JSON for the rest)."""
+def toolkit_env(paths: Paths, hyperparameters: Mapping[str, Any], channels: list[str], cluster: Cluster,
+                resource: Mapping[str, Any] | None, data_config: Mapping[str, Any]) -> dict[str, str]:
+    """The variables, valued as sagemaker-training-toolkit writes them (strings; JSON for the rest).
+
+    The host variables come from ``cluster`` (D7), so a job without resourceconfig.json sees the
+    single host ``algo-1`` in them too."""
     hps = {k: v for k, v in hyperparameters.items() if not k.startswith("sagemaker_")}
     env: dict[str, Any] = {
         "SM_MODEL_DIR": str(paths.model_dir),
@@ -33,10 +37,12 @@ def toolkit_env(paths: Paths, hyperparameters: Mapping[str, Any], channels: list
         "SM_INPUT_CONFIG_DIR": str(paths.config_dir),
         "SM_NUM_CPUS": os.cpu_count() or 1,
         "SM_NUM_GPUS": 0,
-        "SM_HOSTS": list(resource.get("hosts", [])),
-        "SM_CURRENT_HOST": resource.get("current_host", ""),
-        "SM_NETWORK_INTERFACE_NAME": resource.get("network_interface_name", "eth0"),
-        "SM_RESOURCE_CONFIG": dict(resource),
+        "SM_HOSTS": list(cluster.hosts),
+        "SM_CURRENT_HOST": cluster.current_host,
+        "SM_NETWORK_INTERFACE_NAME": cluster.network_interface,
+        "SM_RESOURCE_CONFIG": dict(resource) if resource is not None else {
+            "current_host": cluster.current_host, "hosts": list(cluster.hosts),
+            "network_interface_name": cluster.network_interface},
         "SM_INPUT_DATA_CONFIG": dict(data_config),
     }
     for ch in channels:

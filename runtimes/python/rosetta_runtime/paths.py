@@ -77,6 +77,10 @@ class Paths:
         return self.config_dir / "resourceconfig.json"
 
     @property
+    def checkpointconfig(self) -> Path:
+        return self.config_dir / "checkpointconfig.json"
+
+    @property
     def data_dir(self) -> Path:
         return self.input_dir / "data"
 
@@ -94,6 +98,7 @@ class Paths:
 
     @property
     def checkpoints(self) -> Path:
+        """The default checkpoint folder; ``checkpoints.checkpoint_dir()`` honours checkpointconfig.json."""
         return self.root / "checkpoints"
 
     @property
@@ -117,6 +122,12 @@ class ServingSettings:
     max_concurrent_transforms: int
     timeout: int
     inline_max_bytes: int
+    #: SAGEMAKER_MULTI_MODEL=true (D6): models come and go through /models instead of /opt/ml/model
+    multi_model: bool = False
+    #: ROSETTA_MME_MEMORY_MB in bytes, else 80 % of the container's memory limit (D6); read in that mode only
+    mme_memory_bytes: int = 0
+    #: ROSETTA_MME_STATE_DIR: the registry the worker processes share (D6)
+    mme_state_dir: Path = Path("/tmp/rosetta-mme")
 
     @property
     def max_body_bytes(self) -> int:
@@ -128,6 +139,7 @@ class ServingSettings:
         payload = max(_env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", MIN_PAYLOAD_MB), MIN_PAYLOAD_MB)
         strategy = _env("SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD").upper().replace("MULTIRECORD", "MULTI_RECORD")
         strategy = strategy.replace("SINGLERECORD", "SINGLE_RECORD")
+        multi_model = _env("SAGEMAKER_MULTI_MODEL").lower() == "true"
         return cls(
             port=_env_int("SAGEMAKER_BIND_TO_PORT", 8080),
             workers=max(1, workers),
@@ -140,4 +152,36 @@ class ServingSettings:
             max_concurrent_transforms=_env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", max(1, workers)),
             timeout=max(60, _env_int("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60)),
             inline_max_bytes=_env_int("ROSETTA_INLINE_MAX_BYTES", 64 * 1024),
+            multi_model=multi_model,
+            mme_memory_bytes=_memory_budget() if multi_model else 0,
+            mme_state_dir=Path(_env("ROSETTA_MME_STATE_DIR") or "/tmp/rosetta-mme"),
         )
+
+
+#: the share of the container's memory that models may take when ROSETTA_MME_MEMORY_MB is not set (D6)
+MME_MEMORY_SHARE = 0.8
+
+
+def _memory_budget() -> int:
+    """ROSETTA_MME_MEMORY_MB (MiB, 0 refuses every model), else 80 % of the memory limit."""
+    mb = _env_int("ROSETTA_MME_MEMORY_MB", -1)
+    if mb >= 0:
+        return mb * MIB
+    if _env("ROSETTA_MME_MEMORY_MB"):
+        raise ValueError(f"ROSETTA_MME_MEMORY_MB must be ≥ 0, got {_env('ROSETTA_MME_MEMORY_MB')!r}")
+    return int(memory_limit() * MME_MEMORY_SHARE)
+
+
+def memory_limit() -> int:
+    """The container's memory limit in bytes: cgroup v2 ``memory.max`` or v1 ``memory.limit_in_bytes``,
+    else (unlimited, or no cgroup) the machine's physical memory."""
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for file in (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")):
+        try:
+            raw = file.read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit() and 0 < int(raw) < physical:  # "max", or v1's huge "unlimited" number
+            return int(raw)
+        return physical
+    return physical

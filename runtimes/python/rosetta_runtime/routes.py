@@ -1,211 +1,140 @@
-"""The HTTP contract: one routing table and its three handlers (S-03, S-07, S-16, B-03).
+"""The HTTP contract: one routing table and its handlers (S-03, S-07, S-16, B-03, D6).
 
 Handlers take a :class:`Request` and return a :class:`Reply`; transport lives in
-:mod:`rosetta_runtime.app`. Error replies are one short line of text (S-17).
+:mod:`rosetta_runtime.app`, one model's ``/invocations`` in :mod:`rosetta_runtime.invocations`,
+multi-model mode's registry in :mod:`rosetta_runtime.multimodel`. Error replies are one short
+line of text (S-17).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from urllib.parse import unquote
 
-from rosetta_runtime import codecs
 from rosetta_runtime.adapter import ModelAdapter
 from rosetta_runtime.errors import BadRequest, HTTPError
+from rosetta_runtime.invocations import FAST_WARM_UP_S, INLINE_LIMIT_S, INLINE_STRIKES, Predictor, first_line
+from rosetta_runtime.multimodel import ModelStore, listing_request, load_request, page_token
 from rosetta_runtime.paths import ServingSettings
+from rosetta_runtime.wire import TEXT, Reply, Request
+
+__all__ = ["FAST_WARM_UP_S", "INLINE_LIMIT_S", "INLINE_STRIKES", "ROUTES", "TEXT", "Reply", "Request", "Service",
+           "dispatch", "first_line"]
 
 log = logging.getLogger("rosetta.routes")
 
-TEXT = "text/plain; charset=utf-8"
-#: this many inline predictions in a row slower than INLINE_LIMIT_S, or one 10x slower, switch the worker
-#: to its predict thread for good (one slowish call can be a GC pause; three in a row is the model)
-INLINE_LIMIT_S = 0.05
-INLINE_STRIKES = 3
-#: a warm-up prediction faster than this marks the model as fast enough to predict inline
-FAST_WARM_UP_S = 0.01
+MULTI_MODEL_ONLY = "multi-model mode: invoke POST /models/<name>/invoke"
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    content_type: str | None
-    accept: str | None
-    body: bytes
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def text(cls, status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
-        return cls(status, (message + "\n").encode(), TEXT, headers or {})
+def _json(doc: object) -> Reply:
+    return Reply(200, json.dumps(doc).encode(), "application/json")
 
 
 class Service:
-    """The loaded model plus readiness; owns the three handlers."""
+    """What the handlers serve: one model (single-model mode) or a :class:`ModelStore` (multi-model mode, D6)."""
 
-    def __init__(self, adapter: ModelAdapter | None, settings: ServingSettings) -> None:
+    def __init__(self, adapter: ModelAdapter | None, settings: ServingSettings,
+                 models: ModelStore | None = None) -> None:
         self.adapter = adapter
         self.settings = settings
-        self.ready = adapter is not None
-        #: set by the server after a fast warm-up when other workers can answer /ping
-        self.fast_model = False
-        self._slow_inline = 0
-        self._executor: ThreadPoolExecutor | None = None
-        features = getattr(adapter, "features", None)
-        self._options = codecs.DecodeOptions(adapter.n_features if adapter else None, settings.csv_header,
-                                             tuple(features) if features is not None else None)
-        # an adapter that cannot say whether the user wrote the hooks is asked every time (D3)
-        self._input_fn = bool(getattr(adapter, "has_input_fn", True))
-        self._output_fn = bool(getattr(adapter, "has_output_fn", True))
-        #: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: the answer's type when Accept is absent, empty or */*
-        self._default_accept = codecs.parse_media_type(settings.default_accept)[0] if settings.default_accept else None
-        self._default_codec = codecs.lookup(self._default_accept) if self._default_accept else None
+        self.models = models
+        self.predictor = Predictor(adapter, settings) if adapter is not None else None
+        self.ready = self.predictor is not None or models is not None
 
-    # -- handlers ---------------------------------------------------------------------------
+    @property
+    def fast_model(self) -> bool:
+        """Set by the server after a fast warm-up when other workers can answer /ping."""
+        return self.predictor is not None and self.predictor.fast_model
+
+    @fast_model.setter
+    def fast_model(self, value: bool) -> None:
+        if self.predictor is not None:
+            self.predictor.fast_model = value
+
+    # -- both modes ------------------------------------------------------------------------------------
     async def ping(self, req: Request) -> Reply:
         return Reply(200) if self.ready else Reply.text(503, "model is loading")
 
     async def execution_parameters(self, req: Request) -> Reply:
         s = self.settings
         concurrent = max(1, min(s.max_concurrent_transforms, 100 // s.batch_payload_mb))  # B-05: product ≤ 100
-        body = {"MaxConcurrentTransforms": concurrent, "BatchStrategy": s.batch_strategy,
-                "MaxPayloadInMB": s.batch_payload_mb}
-        return Reply(200, json.dumps(body).encode(), "application/json")
-
-    def _negotiate(self, accept: str | None, codec: codecs.Codec | None) -> tuple[str | None, codecs.Codec | None]:
-        """D3: Accept absent, empty or */* → SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT, else the request's
-        type if it has a codec, else application/json (the inference toolkit's default)."""
-        fallback = self._default_codec or codec or codecs.JSON
-        default = self._default_accept or fallback.media_type
-        if not accept or accept == "*/*":  # the common case, without a cache lookup
-            return default, fallback
-        return codecs.negotiate(accept, default, fallback.media_type)
+        return _json({"MaxConcurrentTransforms": concurrent, "BatchStrategy": s.batch_strategy,
+                      "MaxPayloadInMB": s.batch_payload_mb})
 
     async def invocations(self, req: Request) -> Reply:
-        """D3's order: 413 (transport) → 415 → 406 → decode 400 → predict 500 → record count 500 → encode."""
-        if not self.ready or self.adapter is None:
+        if self.models is not None:
+            return Reply.text(404, MULTI_MODEL_ONLY)
+        if self.predictor is None:
             return Reply.text(503, "model is loading")
-        media, params = codecs.parse_media_type(req.content_type or "text/csv")
-        codec = codecs.lookup(media)
-        if codec is None and not self._input_fn:
-            return _unsupported(req.content_type)
-        preferred, out = self._negotiate(req.accept, codec)
-        if out is None and not self._output_fn:
-            return _not_acceptable(req.accept)
-        adapter = self.adapter
-        X: Any = None
-        if self._input_fn:
-            try:
-                X = adapter.decode(req.body, media)
-            except HTTPError:
-                raise
-            except Exception as exc:  # the user's input_fn refused the payload: the client's problem
-                log.warning("input_fn failed: %r", exc)
-                return Reply.text(400, f"cannot decode payload: {first_line(exc)}")
-        if X is None:
-            if codec is None:  # input_fn did not handle a type without a codec
-                return _unsupported(req.content_type)
-            X = codec.decode(req.body, params, self._options)
-        try:
-            predictions = await self._predict(X, len(req.body))
-        except HTTPError:
-            raise
-        except Exception as exc:
-            log.exception("predict failed")
-            return Reply.text(500, f"model error: {first_line(exc)}")
-        n_in = _records(X)
-        if n_in is not None:  # B-08: one output record per input record, checked before output_fn
-            try:
-                n_out = len(predictions)
-            except TypeError:
-                n_out = -1
-            if n_out != n_in:
-                log.error("predict returned %s results for %s records", n_out, n_in)
-                return Reply.text(500, f"model error: predict returned {n_out} results for {n_in} records")
-        if self._output_fn and preferred is not None:
-            try:
-                custom = adapter.encode(predictions, preferred)
-            except HTTPError:
-                raise
-            except Exception as exc:
-                log.exception("output_fn failed")
-                return Reply.text(500, f"model error: {first_line(exc)}")
-            if custom is not None:
-                body, ctype = custom
-                return Reply(200, body, ctype)
-        if out is None:
-            return _not_acceptable(req.accept)
-        return Reply(200, out.encode(predictions), out.media_type)
+        return await self.predictor.invoke(req)
 
-    async def _predict(self, X: Any, size: int) -> Any:
-        assert self.adapter is not None
-        if self.adapter.inline:
-            return self.adapter.predict(X)
-        if self.fast_model and size <= self.settings.inline_max_bytes:
-            # a proven-fast model on a small payload: a thread hop would cost more than the
-            # prediction. Another worker answers /ping meanwhile (only with ≥ 2 workers, S-07).
-            t0 = time.perf_counter()
-            try:
-                return self.adapter.predict(X)
-            finally:
-                took = time.perf_counter() - t0
-                self._slow_inline = self._slow_inline + 1 if took > INLINE_LIMIT_S else 0
-                if self._slow_inline >= INLINE_STRIKES or took > 10 * INLINE_LIMIT_S:  # never again here
-                    self.fast_model = False
-                    log.warning("small requests took over %.0f ms (last %.0f ms): predictions move to a thread",
-                                INLINE_LIMIT_S * 1e3, took * 1e3)
-        if self._executor is None:  # created in the worker, after fork
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.adapter.predict, X)
+    # -- multi-model mode (D6); dispatch answers 404 for these routes in single-model mode ---------------
+    def _store(self) -> ModelStore:
+        assert self.models is not None
+        return self.models
 
+    async def list_models(self, req: Request) -> Reply:
+        limit, start = listing_request(req.query)
+        entries, following = self._store().listing(limit, start)
+        doc: dict[str, object] = {"models": [e.describe() for e in entries]}
+        if following is not None:
+            doc["nextPageToken"] = page_token(following)
+        return _json(doc)
 
-def first_line(exc: BaseException) -> str:
-    """What a client is told about a user error: the message's first line, ≤ 200 characters,
-    without the exception's type (type names differ per language, D3)."""
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+    async def load_model(self, req: Request) -> Reply:
+        name, url = load_request(req.body)
+        return _json((await self._store().load(name, url)).describe())
 
+    async def describe_model(self, req: Request) -> Reply:
+        return _json(self._store().describe(req.name).describe())
 
-def _records(X: Any) -> int | None:
-    """The number of records of a matrix or table model input (2-D); None for anything else."""
-    shape = getattr(X, "shape", None)
-    return int(shape[0]) if isinstance(shape, tuple) and len(shape) == 2 else None
+    async def unload_model(self, req: Request) -> Reply:
+        return _json({"modelName": self._store().unload(req.name).name})
 
-
-def _unsupported(content_type: str | None) -> Reply:
-    return Reply.text(415, f"unsupported Content-Type '{content_type}'; accepted: {codecs.accepted_types()}")
-
-
-def _not_acceptable(accept: str | None) -> Reply:
-    return Reply.text(406, f"cannot produce '{accept}'; available: {codecs.accepted_types()}")
+    async def invoke_model(self, req: Request) -> Reply:
+        if req.target_model is not None:
+            log.debug("invoke %r for TargetModel %r", req.name, req.target_model)
+        return await (await self._store().predictor(req.name)).invoke(req)
 
 
 Handler = Callable[[Service, Request], Awaitable[Reply]]
 
-#: path → method → handler. Exact paths: no trailing-slash redirects; 404 vs 405 kept distinct.
+#: path → method → handler. Exact paths (no trailing-slash redirects), ``{name}`` one percent-decoded
+#: segment; 404 vs 405 kept distinct.
 ROUTES: dict[str, dict[str, Handler]] = {
     "/ping": {"GET": Service.ping, "HEAD": Service.ping},
     "/invocations": {"POST": Service.invocations},
     "/execution-parameters": {"GET": Service.execution_parameters},
+    "/models": {"GET": Service.list_models, "POST": Service.load_model},
+    "/models/{name}": {"GET": Service.describe_model, "DELETE": Service.unload_model},
+    "/models/{name}/invoke": {"POST": Service.invoke_model},
 }
+#: routes that exist in multi-model mode only (D6)
+MULTI_MODEL_ROUTES = frozenset({"/models", "/models/{name}", "/models/{name}/invoke"})
+
+
+def route(req: Request) -> str | None:
+    """The routing table's key for ``req`` (setting ``req.name``), or None."""
+    if req.path in ROUTES:
+        return req.path
+    if not req.path.startswith("/models/"):
+        return None
+    # split the path as sent, so that an escaped '/' (%2F) stays inside the name
+    raw = req.raw_path if req.raw_path and req.raw_path.startswith("/models/") else req.path
+    parts = raw.split("/")[2:]
+    if not parts[0] or len(parts) > 2 or (len(parts) == 2 and parts[1] != "invoke"):
+        return None
+    req.name = unquote(parts[0])
+    return "/models/{name}" if len(parts) == 1 else "/models/{name}/invoke"
 
 
 async def dispatch(service: Service, req: Request) -> Reply:
-    methods = ROUTES.get(req.path)
-    if methods is None:
+    key = route(req)
+    if key is None or (key in MULTI_MODEL_ROUTES and service.models is None):
         return Reply.text(404, "not found")
+    methods = ROUTES[key]
     handler = methods.get(req.method)
     if handler is None:
         return Reply.text(405, "method not allowed", {"Allow": ", ".join(methods)})

@@ -11,6 +11,10 @@
    shared pages alone.
 4. A dead worker is re-forked from the loaded parent. SIGTERM: workers stop accepting,
    finish in-flight requests and exit; the parent exits within 30 s (S-13).
+
+Multi-model mode (``SAGEMAKER_MULTI_MODEL=true``, D6): step 3 imports the user's code only (no
+model), empties the registry the workers share, and forks workers that load models on request
+(:mod:`rosetta_runtime.multimodel`); ``/ping`` is 200 from then on.
 """
 
 from __future__ import annotations
@@ -24,14 +28,19 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from rosetta_runtime import codecs
-from rosetta_runtime.adapter import ModelAdapter, load_adapter
+from rosetta_runtime.adapter import ModelAdapter, load_adapter, warm_up
 from rosetta_runtime.errors import RosettaError
+from rosetta_runtime.invocations import FAST_WARM_UP_S
 from rosetta_runtime.paths import Paths, ServingSettings
-from rosetta_runtime.routes import FAST_WARM_UP_S
+
+if TYPE_CHECKING:
+    from rosetta_runtime.routes import Service
 
 log = logging.getLogger("rosetta.server")
 
@@ -78,24 +87,6 @@ def start_loading_responder(sock: socket.socket) -> int:
     return pid
 
 
-def warm_up(adapter: ModelAdapter) -> float | None:
-    """One prediction through the model so the first real request pays no first-call cost.
-
-    Returns the seconds of a second (warm) prediction, or None without a sample.
-    """
-    sample = adapter.sample()
-    if sample is None:
-        log.info("no warm-up sample (n_features unknown); skipping warm-up")
-        return None
-    t0 = time.perf_counter()
-    adapter.predict(sample)
-    t1 = time.perf_counter()
-    adapter.predict(sample)
-    took = time.perf_counter() - t1
-    log.info("warm-up prediction took %.1f ms (then %.1f ms)", (t1 - t0) * 1e3, took * 1e3)
-    return took
-
-
 def _import_worker_modules() -> None:
     """What every worker runs, imported once before the fork (shared copy-on-write, no import per worker)."""
     for name in WORKER_MODULES:
@@ -104,22 +95,45 @@ def _import_worker_modules() -> None:
         codecs.accelerator(name)
 
 
-def _worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings, fast: bool) -> None:
+def single_model(adapter: ModelAdapter, settings: ServingSettings, fast: bool) -> Callable[[], Service]:
+    """What a worker serves in single-model mode: the model loaded by the parent."""
+
+    def make() -> Service:
+        from rosetta_runtime.routes import Service
+
+        service = Service(adapter, settings)
+        if fast:
+            # The first prediction in a forked child rebuilds what fork dropped (OpenMP thread pools,
+            # copy-on-write pages) and can take > 50 ms: pay it here, before accepting, not inline.
+            sample = adapter.sample()
+            if sample is not None:
+                adapter.predict(sample)
+        service.fast_model = fast
+        return service
+
+    return make
+
+
+def multi_model(prototype: ModelAdapter, settings: ServingSettings) -> Callable[[], Service]:
+    """What a worker serves in multi-model mode: the models of the shared registry (D6)."""
+
+    def make() -> Service:
+        from rosetta_runtime.multimodel import ModelStore
+        from rosetta_runtime.routes import Service
+
+        return Service(None, settings, ModelStore(prototype, settings))
+
+    return make
+
+
+def _worker(sock: socket.socket, settings: ServingSettings, make: Callable[[], Service]) -> None:
     import uvicorn
 
     from rosetta_runtime.app import App
-    from rosetta_runtime.routes import Service
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
-    service = Service(adapter, settings)
-    if fast:
-        # The first prediction in a forked child rebuilds what fork dropped (OpenMP thread pools,
-        # copy-on-write pages) and can take > 50 ms: pay it here, before accepting, not inline.
-        sample = adapter.sample()
-        if sample is not None:
-            adapter.predict(sample)
-    service.fast_model = fast
+    service = make()
     config = uvicorn.Config(
         App(service), loop="uvloop", http="httptools", lifespan="off",
         access_log=False, log_level="warning", timeout_keep_alive=75,
@@ -140,6 +154,8 @@ def run() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     settings = ServingSettings.from_env()
+    if settings.multi_model:
+        return run_multi_model(settings)
     paths = Paths.from_env()
     sock = bind(settings.port)
     log.info("listening on 0.0.0.0:%d, loading model from %s", settings.port, paths.model_dir)
@@ -170,15 +186,45 @@ def run() -> int:
     # workers). No gc.collect() first: it costs 70 ms of start-up and leaves holes that the workers
     # would fill, copying those pages after all (the order the gc module's documentation gives).
     gc.freeze()
-    return _supervise(sock, adapter, settings, fast)
+    return _supervise(sock, settings, single_model(adapter, settings, fast))
 
 
-def _fork_worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings, fast: bool) -> int:
+def run_multi_model(settings: ServingSettings) -> int:
+    """Multi-model mode: user code imported once, no model; workers load models on request (D6)."""
+    from rosetta_runtime.multimodel import Registry
+
+    sock = bind(settings.port)
+    log.info("listening on 0.0.0.0:%d in multi-model mode (memory budget %.0f MiB, registry %s)", settings.port,
+             settings.mme_memory_bytes / 2**20, settings.mme_state_dir)
+    responder = start_loading_responder(sock)
+    signal.signal(signal.SIGTERM, _raise_shutdown)
+    try:
+        prototype = load_adapter()
+        prepare = getattr(prototype, "prepare", None)
+        if callable(prepare):
+            prepare()
+        Registry(settings.mme_state_dir).reset()  # a restarted server starts with no model
+        _import_worker_modules()
+    except _Shutdown:
+        os.kill(responder, signal.SIGKILL)
+        return 0
+    except Exception as exc:
+        os.kill(responder, signal.SIGKILL)
+        kind = getattr(exc, "kind", type(exc).__name__)
+        print(f"rosetta: cannot serve: {kind}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    os.kill(responder, signal.SIGKILL)
+    os.waitpid(responder, 0)
+    gc.freeze()
+    return _supervise(sock, settings, multi_model(prototype, settings))
+
+
+def _fork_worker(sock: socket.socket, settings: ServingSettings, make: Callable[[], Service]) -> int:
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
-            _worker(sock, adapter, settings, fast)
+            _worker(sock, settings, make)
         except BaseException:
             logging.getLogger("rosetta.worker").exception("worker crashed")
             code = 1
@@ -187,8 +233,8 @@ def _fork_worker(sock: socket.socket, adapter: ModelAdapter, settings: ServingSe
     return pid
 
 
-def _supervise(sock: socket.socket, adapter: ModelAdapter, settings: ServingSettings, fast: bool) -> int:
-    workers = {_fork_worker(sock, adapter, settings, fast) for _ in range(settings.workers)}
+def _supervise(sock: socket.socket, settings: ServingSettings, make: Callable[[], Service]) -> int:
+    workers = {_fork_worker(sock, settings, make) for _ in range(settings.workers)}
     signal.signal(signal.SIGINT, _raise_shutdown)
     recent: list[float] = []
     try:
@@ -202,7 +248,7 @@ def _supervise(sock: socket.socket, adapter: ModelAdapter, settings: ServingSett
             recent = [t for t in recent if now - t < 10] + [now]
             if len(recent) > 5 * settings.workers:  # a crash loop: back off instead of spinning
                 time.sleep(1)
-            workers.add(_fork_worker(sock, adapter, settings, fast))
+            workers.add(_fork_worker(sock, settings, make))
     except _Shutdown:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         log.info("SIGTERM: draining %d workers", len(workers))

@@ -15,6 +15,8 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from rosetta_runtime import hyperparameters as hyper
+from rosetta_runtime.checkpoints import checkpoint_dir
+from rosetta_runtime.cluster import Cluster, read_resourceconfig
 from rosetta_runtime.data import Channels
 from rosetta_runtime.environment import toolkit_env
 from rosetta_runtime.errors import DataError, HyperparameterError, RosettaError, UserCodeError
@@ -98,9 +100,10 @@ def run(paths: Paths | None = None) -> int:
             raise UserCodeError(f"{paths.user_file.name} defines no fit(data, hyperparameters)")
         hp = hyper.parse(raw_hp, declared_hyperparameters(module.fit))
         data_config = _read_json(paths.inputdataconfig, "inputdataconfig.json")
-        resource = _read_json(paths.resourceconfig, "resourceconfig.json")
+        resource = read_resourceconfig(paths)
         channels = _channels(paths, data_config)
-        os.environ.update(toolkit_env(paths, hyper.given(raw_hp, hp), channels, resource, data_config))
+        os.environ.update(toolkit_env(paths, hyper.given(raw_hp, hp), channels, Cluster.from_config(resource),
+                                      resource, data_config))
         print(f"rosetta: training with channels {channels} and hyperparameters {hyper.to_json(hp)}", flush=True)
         data = Channels(paths.data_dir, channels)
         try:
@@ -118,9 +121,8 @@ def run(paths: Paths | None = None) -> int:
     except Stopped as exc:
         hook = getattr(module, "checkpoint", None)
         if callable(hook):
-            paths.checkpoints.mkdir(parents=True, exist_ok=True)
             try:
-                hook(paths.checkpoints)
+                hook(checkpoint_dir(paths))
             except Exception as err:
                 print(f"rosetta: checkpoint hook failed: {err!r}", file=sys.stderr)
         write_failure(paths.failure, "Stopped", "received SIGTERM (StopTrainingJob); checkpoint hook "

@@ -106,10 +106,16 @@ class PythonModel:
         self.has_input_fn = False
         self.has_output_fn = False
 
-    def load(self, model_dir: Path) -> None:
+    def prepare(self) -> None:
+        """Import the user's code once; multi-model mode then copies this adapter per model (D6)."""
         self.module = load_user_module()
         self.has_input_fn = callable(getattr(self.module, "input_fn", None))
         self.has_output_fn = callable(getattr(self.module, "output_fn", None))
+
+    def load(self, model_dir: Path) -> None:
+        if self.module is None:
+            self.prepare()
+        assert self.module is not None
         meta = read_metadata(model_dir)
         self.features = meta.get("features")
         self.n_features = meta.get("n_features")
