@@ -100,24 +100,22 @@ def pipeline() -> Pipeline:
 def report(result: Any, console: Any) -> None:
     """After a local run: accuracy per runtime (from Evaluate's evaluation.json), step timings and
     what the gate decided."""
-    from rich.table import Table
+    from rosetta_orchestrator.ui import is_plain, table
 
     evaluate = result.steps["Evaluate"].properties
     uri = next(o["S3Output"]["S3Uri"] for o in evaluate["ProcessingOutputConfig"]["Outputs"]
                if o["OutputName"] == "evaluation")
     scores = json.loads(result.store.read_text(f"{uri}/evaluation.json"))
-    table = Table(title="iris: one model per language (evaluated in R)")
-    for col in ("runtime", "accuracy", "correct", "train s", "transform s", "image"):
-        table.add_column(col, justify="left" if col in ("runtime", "image") else "right", no_wrap=True,
-                         overflow="ellipsis")
+    rows = []
     for runtime in TRAINERS:
         name = runtime.capitalize()
-        s = scores.get(runtime, {})
-        table.add_row(runtime, f"{s.get('accuracy', float('nan')):.3f}",
-                      f"{s.get('correct', '?')}/{s.get('n', '?')}",
-                      f"{result.steps[f'Train{name}'].seconds:.1f}",
-                      f"{result.steps[f'Transform{name}'].seconds:.1f}", result.steps[f"Train{name}"].image)
-    console.print(table)
+        sc = scores.get(runtime, {})
+        rows.append((runtime, f"{sc.get('accuracy', float('nan')):.3f}", f"{sc.get('correct', '?')}/{sc.get('n', '?')}",
+                     f"{result.steps[f'Train{name}'].seconds:.1f}", f"{result.steps[f'Transform{name}'].seconds:.1f}",
+                     result.steps[f"Train{name}"].image))
+    table(console, "iris: one model per language (evaluated in R)",
+          ("runtime", "accuracy", "correct", "train s", "transform s", "image"), rows, plain=is_plain(console),
+          right=("accuracy", "correct", "train s", "transform s"))
     best = scores.get("best", {})
     gate = f"gate: best {best.get('runtime')} accuracy {best.get('accuracy')}"
     registered = result.steps["RegisterBest"].properties

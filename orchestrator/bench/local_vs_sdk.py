@@ -29,7 +29,10 @@ import orch_helpers  # noqa: E402,F401  (offline AWS environment)
 from sdk_local_mode import remove_leftovers, run_sdk_local  # noqa: E402
 
 from rosetta_orchestrator import Pipeline  # noqa: E402
-from rosetta_orchestrator.local.run import check_images  # noqa: E402
+from rosetta_orchestrator.local.container import image_present  # noqa: E402
+from rosetta_orchestrator.local.plan import build_plan  # noqa: E402
+from rosetta_orchestrator.local.precheck import PrecheckFailed, check  # noqa: E402
+from rosetta_orchestrator.local.registry import Registry  # noqa: E402
 from rosetta_orchestrator.local.runner import LocalRunner, QuietReporter  # noqa: E402
 from rosetta_orchestrator.local.store import LocalStore, stage_assets  # noqa: E402
 
@@ -45,8 +48,10 @@ def rosetta_run(image: str, tmp: Path) -> float:
                 assemble_with="Line")
     definition = p.definition_dict()
     store = LocalStore(tmp / "s3")
-    check_images(definition, {})
     stage_assets(store, p.assets)
+    findings = check(build_plan(definition), {}, store, Registry(store), image_present)
+    if findings.blocking:
+        raise PrecheckFailed(findings)
     runner = LocalRunner(definition, store=store, workdir=tmp / "runs", pipeline_name=p.name,
                          reporter=QuietReporter())
     t0 = time.monotonic()

@@ -29,7 +29,42 @@ def test_zero_network_and_valid_shape(definition: dict[str, Any]) -> None:
     assert definition["Version"] == "2020-12-01"
     assert set(steps(definition)) == {
         "Split", "TrainPython", "TrainR", "TrainJulia", "ModelPython", "ModelR", "ModelJulia",
-        "TransformPython", "TransformR", "TransformJulia", "Evaluate"}
+        "TransformPython", "TransformR", "TransformJulia", "Evaluate", "AccuracyGate"}
+
+
+def test_gate_registers_the_best_model_or_fails(definition: dict[str, Any]) -> None:
+    """Evaluate → AccuracyGate (best accuracy ≥ MinAccuracy) → RegisterBest, else AccuracyTooLow;
+    the branch steps live inside the condition, as the SDK emits them."""
+    gate = steps(definition)["AccuracyGate"]["Arguments"]
+    evaluation = {"Get": "Steps.Evaluate.PropertyFiles.evaluation"}
+    best = {"Std:JsonGet": {"PropertyFile": evaluation, "Path": "best.accuracy"}}
+    assert gate["Conditions"] == [{"Type": "GreaterThanOrEqualTo", "LeftValue": best,
+                                   "RightValue": {"Get": "Parameters.MinAccuracy"}}]
+    (register,), (fail,) = gate["IfSteps"], gate["ElseSteps"]
+    assert (register["Name"], register["Type"], fail["Name"], fail["Type"]) == (
+        "RegisterBest", "RegisterModel", "AccuracyTooLow", "Fail")
+    args = register["Arguments"]
+    assert args["ModelPackageGroupName"] == "rosetta-iris" and args["ModelApprovalStatus"] == "PendingManualApproval"
+    container = args["InferenceSpecification"]["Containers"][0]
+    assert container["ModelDataUrl"]["Std:JsonGet"]["Path"] == "best.model_data"
+    assert container["Image"]["Std:JsonGet"]["Path"] == "best.image"
+    assert args["ModelMetrics"]["ModelQuality"]["Statistics"]["ContentType"] == "application/json"
+    assert best in fail["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert steps(definition)["Evaluate"]["PropertyFiles"] == [
+        {"PropertyFileName": "evaluation", "OutputName": "evaluation", "FilePath": "evaluation.json"}]
+    params = {p["Name"]: p for p in definition["Parameters"]}
+    assert params["MinAccuracy"] == {"Name": "MinAccuracy", "Type": "Float", "DefaultValue": 0.9}
+
+
+def test_metric_definitions_and_caching(definition: dict[str, Any]) -> None:
+    """Each trainer declares the metric line its runtime prints (T-20); container steps cache."""
+    s = steps(definition)
+    for rt, name in (("Python", "train_accuracy"), ("R", "train:oob_error"), ("Julia", "train_accuracy")):
+        spec = s[f"Train{rt}"]["Arguments"]["AlgorithmSpecification"]
+        assert spec["MetricDefinitions"] == [{"Name": name, "Regex": f"#metric {name}=(\\S+)"}]
+    for name in ("Split", "TrainR", "TransformJulia", "Evaluate"):
+        assert s[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+    assert "CacheConfig" not in s["ModelR"]
 
 
 def test_step_types(definition: dict[str, Any]) -> None:
@@ -104,6 +139,8 @@ def test_graph_names_each_runtime(tmp_path: Path) -> None:
     assert 'TrainJulia["TrainJulia<br/>Training · julia' in res.stdout
     assert 'Evaluate["Evaluate<br/>Processing · r' in res.stdout
     assert "Split --> TrainR" in res.stdout and "TransformJulia --> Evaluate" in res.stdout
+    assert "AccuracyGate -->|if| RegisterBest" in res.stdout and "AccuracyGate -->|else| AccuracyTooLow" in res.stdout
+    assert "Evaluate --> AccuracyGate" in res.stdout
     svg = (tmp_path / "iris.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
     assert "TrainJulia" in svg and "Training · julia" in svg and "rosetta/r:latest" in svg
@@ -121,3 +158,14 @@ def test_rosetta_cli_registers_pipeline_commands() -> None:
     for action in ("list", "describe", "approve", "reject"):
         args = parser.parse_args(["models", action, *(["rosetta-iris/1"] if action != "list" else [])])
         assert args.models_command == action and callable(args.func)
+
+
+def test_sdk_native_graph_shows_branches(capsys: pytest.CaptureFixture[str]) -> None:
+    from orch_helpers import HERE
+
+    from rosetta_orchestrator.cli import main
+
+    assert main(["pipeline", "graph", str(HERE / "pipelines" / "sdk_native.py")]) == 0
+    out = capsys.readouterr().out
+    assert "Gate -->|if| Register" in out and "Gate -->|else| Stop" in out and "Evaluate --> Gate" in out
+    assert 'Register["Register<br/>RegisterModel' in out and 'Stop["Stop<br/>Fail' in out

@@ -19,14 +19,17 @@ def test_iris_pipeline_runs_locally(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-6000:]
     saved = json.loads(next((tmp_path / "runs").glob("*/result.json")).read_text())
     assert saved["status"] == "Succeeded"
-    assert {n: s["status"] for n, s in saved["steps"].items()} == dict.fromkeys(
+    assert {n: s["status"] for n, s in saved["steps"].items()} == {**dict.fromkeys(
         ["Split", "TrainPython", "ModelPython", "TransformPython", "TrainR", "ModelR", "TransformR",
-         "TrainJulia", "ModelJulia", "TransformJulia", "Evaluate"], "Succeeded")
+         "TrainJulia", "ModelJulia", "TransformJulia", "Evaluate", "AccuracyGate", "RegisterBest"], "Succeeded"),
+        "AccuracyTooLow": "NotRun"}
     evaluate = saved["steps"]["Evaluate"]["properties"]["ProcessingOutputConfig"]["Outputs"][0]
     bucket_key = evaluate["S3Output"]["S3Uri"].removeprefix("s3://")
     scores = json.loads((tmp_path / "s3" / bucket_key / "evaluation.json").read_text())
-    assert set(scores) == {"python", "r", "julia"}
+    assert set(scores) == {"python", "r", "julia", "best"}
     for runtime, s in scores.items():
+        if runtime == "best":
+            continue
         assert s["n"] == 30, runtime
         assert s["accuracy"] >= 0.8, (runtime, s)  # iris is easy: every language should get this
     # every transform produced one prediction per hold-out row
@@ -37,3 +40,31 @@ def test_iris_pipeline_runs_locally(tmp_path: Path) -> None:
     err = " ".join(res.stderr.split())
     assert "iris: one model per language (evaluated in R)" in err
     assert "[TrainJulia]" in err and "[Evaluate]" in err  # logs streamed with step prefixes
+    # the gate: the best model registered as version 1, shown with the branch taken
+    best = scores["best"]
+    assert best["accuracy"] == max(scores[r]["accuracy"] for r in ("python", "r", "julia"))
+    registered = saved["steps"]["RegisterBest"]["properties"]
+    assert (registered["ModelPackageGroupName"], registered["ModelPackageVersion"]) == ("rosetta-iris", 1)
+    assert registered["InferenceSpecification"]["Containers"][0]["Image"] == best["image"]
+    assert registered["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == best["model_data"]
+    assert "ran the if branch (RegisterBest)" in err and "registered rosetta-iris version 1" in err
+    # every trainer's declared metric reached FinalMetricDataList through its MetricDefinition
+    for rt, name in (("Python", "train_accuracy"), ("R", "train:oob_error"), ("Julia", "train_accuracy")):
+        metrics = saved["steps"][f"Train{rt}"]["properties"]["FinalMetricDataList"]
+        assert [m["MetricName"] for m in metrics] == [name], rt
+
+    # --param forces the other branch; the cached container steps make this run cheap
+    res = rosetta("run", str(IRIS), "--param", "MinAccuracy=1.01", "--store", str(tmp_path / "s3"), "--workdir",
+                  str(tmp_path / "runs"), timeout=600)
+    assert res.returncode == 1, res.stderr[-6000:]
+    again = max((json.loads(f.read_text()) for f in (tmp_path / "runs").glob("*/result.json")),
+                key=lambda r: str(r["execution_id"]))
+    assert again["execution_id"] != saved["execution_id"]
+    assert again["steps"]["RegisterBest"]["status"] == "NotRun"
+    assert again["steps"]["AccuracyTooLow"]["status"] == "Failed"
+    assert again["failure_reason"].startswith(f"best accuracy {best['accuracy']:g} ({best['runtime']}) is below "
+                                              "MinAccuracy 1.01")
+    cached = [n for n, s in again["steps"].items() if s["cached_from"] == saved["execution_id"]]
+    assert sorted(cached) == sorted(["Split", "TrainPython", "TransformPython", "TrainR", "TransformR", "TrainJulia",
+                                     "TransformJulia", "Evaluate"])
+    assert "gate: best" in res.stderr and "< MinAccuracy 1.01" in res.stderr
