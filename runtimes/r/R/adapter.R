@@ -91,22 +91,44 @@ predict_records <- function(state, X) {
 #' @keywords internal
 input_records <- function(X) if (is.data.frame(X) || is.matrix(X)) nrow(X) else NA_integer_
 
-#' Predict for a foreign server (the rpy2 flavour), with the checks of `handle_invocations()`
-#' that need R: a numeric matrix gets the request columns; the predictions come back as
-#' plain vectors or matrices (factors → labels, data frames → matrices). An error comes back
-#' as the condition (not raised), so the server sends its first line (D3).
+# -- the foreign server (the rpy2 flavour): the Python runtime's routes call these -----------
+# Errors come back as the condition (not raised): the server sends the first line of its
+# message (D3), whatever rpy2 would make of an R error.
+
+#' Predict for the Python server: a numeric matrix from its codecs gets the request columns
+#' (D2); what the user's `input_fn` returned goes to the model as it is. The predictions come
+#' back as plain vectors or matrices (factors → labels, data frames → matrices); the raw
+#' predictions stay in `state$last_predictions` for `output_fn`.
 #' @param state the server state (see `load_state()`).
-#' @param X a numeric matrix (records × features), or whatever the user's `input_fn` returned.
+#' @param X a numeric matrix (records × features), or the user's `input_fn` result.
+#' @param user_input TRUE when `X` came from `input_fn`.
+#' @return the predictions, or the error condition.
 #' @keywords internal
-predict_matrix <- function(state, X) {
+predict_matrix <- function(state, X, user_input = FALSE) {
   tryCatch({
-    if (is.matrix(X) && is.numeric(X)) X <- as_model_input(X, state$features)
-    p <- as_records(predict_records(state, X))
-    n <- input_records(X)
-    if (!is.na(n) && n_records(p) != n) {
-      stop(sprintf("predict returned %d results for %d records", n_records(p), n), call. = FALSE)
-    }
+    if (!user_input) X <- as_model_input(X, state$features)
+    p <- predict_records(state, X)
+    state$last_predictions <- p
+    p <- as_records(p)
     if (is.data.frame(p)) p <- as.matrix(p)
     p
   }, error = function(e) e)
+}
+
+#' Call the user's `input_fn` for the Python server.
+#' @return `list(value, dim)`: the model input (NULL: not handled) and its `dim()` (the
+#'   record count check needs the rows, D3); or the error condition.
+#' @keywords internal
+foreign_input <- function(state, body, content_type) {
+  tryCatch({
+    x <- state$input_fn(body, content_type)
+    list(x, dim(x))
+  }, error = function(e) e)
+}
+
+#' Call the user's `output_fn` on the last predictions for the Python server.
+#' @return `list(body, content_type)`, NULL (not handled), or the error condition.
+#' @keywords internal
+foreign_output <- function(state, accept) {
+  tryCatch(state$output_fn(state$last_predictions, accept), error = function(e) e)
 }

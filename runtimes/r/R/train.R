@@ -77,9 +77,7 @@ train_main <- function(exit = TRUE) {
         stopping <<- TRUE
         hook <- user_hook(state$user, "checkpoint")
         if (!is.null(hook)) {
-          dir <- ml_path("checkpoints")
-          dir.create(dir, recursive = TRUE, showWarnings = FALSE)
-          tryCatch(hook(dir), error = function(e) message("checkpoint failed: ", conditionMessage(e)))
+          tryCatch(hook(checkpoint_dir()), error = function(e) message("checkpoint failed: ", conditionMessage(e)))
         }
       },
       error = function(cond) trace <<- format_trace(sys.calls())),

@@ -5,6 +5,11 @@ adapter: R is embedded in the server process (rpy2 < 3.6; 3.6 needs R ≥ 4.3 C 
 package ``rosetta`` loads ``model.R`` and the model exactly as the plumber flavour does
 (``rosetta:::load_state``), and every prediction is one R call. R is not thread-safe, so
 ``inline = True``: the server calls :meth:`RModel.predict` on its event-loop thread only.
+
+The HTTP contract (codecs, D1 header rule, D3 order of checks and messages, the record count
+check) is the Python runtime's; this adapter gives it what it needs from R: the request
+columns (``features``, D2), whether ``model.R`` defines the hooks, and errors of user code
+as Python exceptions carrying only the R condition's message.
 """
 
 from __future__ import annotations
@@ -22,8 +27,21 @@ _CONVERTER = ro.default_converter + numpy2ri.converter
 # R functions looked up once: parsing or resolving `rosetta:::f` per request costs a
 # noticeable part of a one-row prediction
 _R_PREDICT = ro.r("rosetta:::predict_matrix")
-_R_HOOK = ro.r("function(state, name) rosetta:::user_hook(state$user, name)")
+_R_INPUT = ro.r("rosetta:::foreign_input")
+_R_OUTPUT = ro.r("rosetta:::foreign_output")
 _R_FIELD = ro.r("function(state, name) state[[name]]")
+
+
+class RUserError(Exception):
+    """An error raised by R user code; the message is the R condition's (no R call, D3)."""
+
+
+def _checked(value: Any) -> Any:
+    """``value``, or :class:`RUserError` if it is an R condition returned in its place."""
+    # conditions are lists; predictions and hook results rarely are, so the class is read rarely
+    if isinstance(value, ri.ListSexpVector) and "condition" in ro.baseenv["class"](value):
+        raise RUserError(str(value[0][0]))
+    return value
 
 
 def _to_r(X: np.ndarray) -> Any:
@@ -49,6 +67,15 @@ def _to_python(value: Any) -> Any:
     return out
 
 
+class RInput:
+    """What the user's ``input_fn`` returned, kept in R; ``shape`` (from R's ``dim()``) lets the
+    server check one output per record (D3) for a matrix or data.frame."""
+
+    def __init__(self, value: Any, dim: Any) -> None:
+        self.value = value
+        self.shape: tuple[int, ...] | None = None if dim is ri.NULL else tuple(int(d) for d in dim)
+
+
 class RModel:
     """:class:`rosetta_runtime.adapter.ModelAdapter` for ``model.R``."""
 
@@ -57,37 +84,37 @@ class RModel:
     def __init__(self) -> None:
         ro.r("suppressPackageStartupMessages(library(rosetta))")
         self.n_features: int | None = None
+        self.features: list[str] | None = None
+        self.has_input_fn = False
+        self.has_output_fn = False
         self._state: Any = None
-        self._last: Any = None  # the R predictions of the current request, for output_fn
-        self._input_fn: Any | None = None
-        self._output_fn: Any | None = None
-
-    def _hook(self, name: str) -> Any | None:
-        hook = _R_HOOK(self._state, name)
-        return None if hook is ri.NULL else hook
 
     def load(self, model_dir: Path) -> None:
-        """Load user code + model and warm up in R (raises on a missing/corrupt model)."""
+        """Load the settings, user code and model, and warm up, in R (raises on a missing/corrupt model)."""
         self._state = ro.r("rosetta:::load_state")(str(model_dir))
         n = _R_FIELD(self._state, "n_features")
         self.n_features = None if n is ri.NULL else int(n[0])
-        # user code is loaded once, so its optional hooks are looked up once
-        self._input_fn, self._output_fn = self._hook("input_fn"), self._hook("output_fn")
+        features = _R_FIELD(self._state, "features")
+        self.features = None if features is ri.NULL else [str(f) for f in features]
+        # user code is loaded once, so whether it has the hooks is known once
+        self.has_input_fn = _R_FIELD(self._state, "input_fn") is not ri.NULL
+        self.has_output_fn = _R_FIELD(self._state, "output_fn") is not ri.NULL
 
     def predict(self, X: Any) -> Any:
-        self._last = _R_PREDICT(self._state, _to_r(X) if isinstance(X, np.ndarray) else X)
-        return _to_python(self._last)
+        if isinstance(X, RInput):
+            return _to_python(_checked(_R_PREDICT(self._state, X.value, True)))
+        return _to_python(_checked(_R_PREDICT(self._state, _to_r(X) if isinstance(X, np.ndarray) else X)))
 
     def decode(self, body: bytes, content_type: str) -> Any | None:
-        if self._input_fn is None:
+        if not self.has_input_fn:
             return None
-        out = self._input_fn(ri.ByteSexpVector(body), content_type)
-        return None if out is ri.NULL else out
+        value, dim = _checked(_R_INPUT(self._state, ri.ByteSexpVector(body), content_type))
+        return None if value is ri.NULL else RInput(value, dim)
 
     def encode(self, predictions: Any, accept: str) -> tuple[bytes, str] | None:
-        if self._output_fn is None:
+        if not self.has_output_fn:
             return None
-        out = self._output_fn(self._last, accept)
+        out = _checked(_R_OUTPUT(self._state, accept))
         if out is ri.NULL:
             return None
         body, ctype = out[0], out[1]

@@ -59,7 +59,15 @@ response_records <- function(text, media) {
     stop(sprintf("no records in a '%s' body", media)))
 }
 
-SERVING_EXPECT <- c("status", "message", "message_pattern", "content_type", "headers", "body", "records", "json", "record_count")
+#' The number of output records of a body, without reading them (bodies of a million lines).
+record_count <- function(text, media) {
+  if (media == "application/json") return(length(jsonlite::parse_json(text, simplifyVector = FALSE)$predictions))
+  if (!(media %in% c("text/csv", "application/jsonlines"))) stop(sprintf("no records in a '%s' body", media))
+  sum(nzchar(strsplit(text, "\n", fixed = TRUE)[[1]]))
+}
+
+SERVING_EXPECT <- c("status", "message", "message_pattern", "content_type", "headers", "body", "records", "json", "json_keys",
+                    "record_count")
 TRAINING_EXPECT <- c("exit", "failure", "failure_pattern", "seen", "rosetta_json", "files")
 
 #' What is wrong with a response (`dispatch()`'s list) given a case's `expect`; empty when nothing.
@@ -97,16 +105,22 @@ serving_problems <- function(res, expect) {
       if (!is.null(d)) add("json %s", d)
     }
   }
-  if (!is.null(expect[["records"]]) || !is.null(expect[["record_count"]])) {
+  if (!is.null(expect[["json_keys"]])) {
+    got <- tryCatch(names(jsonlite::parse_json(text, simplifyVector = FALSE)), error = function(e) NULL)
+    if (!setequal(got, unlist(expect[["json_keys"]]))) add("JSON keys %s, expected %s", paste(got, collapse = ", "), paste(unlist(expect[["json_keys"]]), collapse = ", "))
+  }
+  if (!is.null(expect[["record_count"]])) {
+    n <- tryCatch(record_count(text, media), error = function(e) e)
+    if (inherits(n, "error")) add("cannot count records: %s", conditionMessage(n))
+    else if (n != expect[["record_count"]]) add("%d records, expected %d", n, expect[["record_count"]])
+  }
+  if (!is.null(expect[["records"]])) {
     records <- tryCatch(response_records(text, media), error = function(e) e)
     if (inherits(records, "error")) {
       add("cannot read records: %s", conditionMessage(records))
     } else {
-      if (!is.null(expect[["record_count"]]) && length(records) != expect[["record_count"]]) add("%d records, expected %d", length(records), expect[["record_count"]])
-      if (!is.null(expect[["records"]])) {
-        d <- json_diff(records, expect[["records"]], "records")
-        if (!is.null(d)) add("%s", d)
-      }
+      d <- json_diff(records, expect[["records"]], "records")
+      if (!is.null(d)) add("%s", d)
     }
   }
   problems
@@ -152,34 +166,54 @@ write_text <- function(path, text) {
   writeBin(charToRaw(enc2utf8(text)), path)
 }
 
-#' Train `program` on a fresh /opt/ml with this runtime, in this process.
-#' @return list(root, status)
-golden_train <- function(program, hyperparameters, channels, inputdataconfig = NULL) {
+#' A fresh /opt/ml for a training case or a serving setup: hyperparameters.json, inputdataconfig.json,
+#' resourceconfig.json (D7: absent → single host, null → no file), checkpointconfig.json (D8, `{ml}`
+#' replaced by the root) and the channels' files, each written exactly.
+golden_ml_root <- function(spec) {
   root <- tempfile("golden-ml")
   dir.create(file.path(root, "input", "config"), recursive = TRUE)
   json <- function(x) if (length(x)) as.character(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null", digits = NA)) else "{}"
-  write_text(file.path(root, "input", "config", "hyperparameters.json"), json(hyperparameters))
-  config <- inputdataconfig %||% stats::setNames(lapply(names(channels), function(ch) list(
-    ContentType = "text/csv", TrainingInputMode = "File", S3DistributionType = "FullyReplicated")), names(channels))
-  write_text(file.path(root, "input", "config", "inputdataconfig.json"), json(config))
+  config <- function(name, value) write_text(file.path(root, "input", "config", name), json(value))
+  config("hyperparameters.json", spec[["hyperparameters"]])
+  channels <- spec[["channels"]]
+  config("inputdataconfig.json", spec[["inputdataconfig"]] %||% stats::setNames(lapply(names(channels), function(ch) list(
+    ContentType = "text/csv", TrainingInputMode = "File", S3DistributionType = "FullyReplicated")), names(channels)))
+  if (!("resourceconfig" %in% names(spec))) {
+    config("resourceconfig.json", list(current_host = "algo-1", hosts = list("algo-1"), network_interface_name = "eth0"))
+  } else if (!is.null(spec[["resourceconfig"]])) {
+    config("resourceconfig.json", spec[["resourceconfig"]])
+  }
+  if (!is.null(spec[["checkpointconfig"]])) {
+    config("checkpointconfig.json", rapply(spec[["checkpointconfig"]], function(s) gsub("{ml}", root, s, fixed = TRUE),
+                                           classes = "character", how = "replace"))
+  }
   for (ch in names(channels)) {
     dir.create(file.path(root, "input", "data", ch), recursive = TRUE, showWarnings = FALSE)
     for (f in names(channels[[ch]])) write_text(file.path(root, "input", "data", ch, f), channels[[ch]][[f]])
   }
+  root
+}
+
+#' Run `train` on `root` with the fixture `program`, in this process; the exit status.
+golden_run <- function(root, program) {
   before <- Sys.getenv()
   on.exit({  # the SM_* variables training set must not leak into the next case
     after <- Sys.getenv()
     added <- setdiff(names(after), names(before))
     Sys.unsetenv(added[startsWith(added, "SM_")])
   })
-  status <- with_env(list(ROSETTA_ML_ROOT = root, ROSETTA_CODE_DIR = file.path(GOLDEN, "models", "r", program),
-                          ROSETTA_PROGRAM = NA, SAGEMAKER_PROGRAM = NA, ROSETTA_MODEL_DIR = NA), {
-    out <- NULL
+  with_env(list(ROSETTA_ML_ROOT = root, ROSETTA_CODE_DIR = file.path(GOLDEN, "models", "r", program),
+                ROSETTA_PROGRAM = NA, SAGEMAKER_PROGRAM = NA, ROSETTA_MODEL_DIR = NA), {
     code <- NULL
-    out <- utils::capture.output(code <- suppressMessages(train_main(exit = FALSE)))
+    utils::capture.output(code <- suppressMessages(train_main(exit = FALSE)))
     code
   })
-  list(root = root, status = status)
+}
+
+#' Train a serving setup (or a one-run training case) on a fresh /opt/ml: list(root, status).
+golden_train <- function(spec) {
+  root <- golden_ml_root(spec)
+  list(root = root, status = golden_run(root, spec[["program"]]))
 }
 
 SETUPS <- new.env()
@@ -191,7 +225,7 @@ golden_state <- function(setups, case) {
   if (is.null(SETUPS[[name]])) {
     s <- setups[[name]]
     if (is.null(s)) stop(sprintf("no setup '%s' in serving.json", name))
-    SETUPS[[name]] <- golden_train(s$program, s$hyperparameters, s$channels, s$inputdataconfig)
+    SETUPS[[name]] <- golden_train(s)
   }
   trained <- SETUPS[[name]]
   if (!identical(trained$status, 0L)) {
@@ -283,9 +317,16 @@ if (!is.null(GOLDEN)) {
       case <- case
       test_that(sprintf("golden training %s (%s)", case$id, case$clause %||% ""), {
         problems <- tryCatch({
-          run <- golden_train(case$program, case$hyperparameters, case$channels, case$inputdataconfig)
-          on.exit(unlink(run$root, recursive = TRUE))
-          training_problems(run$root, run$status, case$expect)
+          root <- golden_ml_root(case)
+          on.exit(unlink(root, recursive = TRUE))
+          # `runs` (D8): train again on the same /opt/ml, its model and output removed, checkpoints kept
+          runs <- case[["runs"]] %||% list(list(expect = case[["expect"]]))
+          unlist(lapply(seq_along(runs), function(i) {
+            if (i > 1) unlink(file.path(root, c("model", "output")), recursive = TRUE)
+            status <- golden_run(root, case[["program"]])
+            problems <- training_problems(root, status, runs[[i]][["expect"]])
+            if (length(runs) > 1 && length(problems)) paste0("run ", i, ": ", problems) else problems
+          }))
         }, error = function(e) paste("error:", conditionMessage(e)))
         tally("training", case$id, expect_case(case$id, problems))
       })

@@ -6,11 +6,24 @@ hyperparameters <- list(scale = 1.0, offset = 0L, flag = FALSE, label = "x", tag
 fit <- function(data, hyperparameters) {
   hp <- hyperparameters
   if (identical(hp$fail, "fit")) stop("fit failed on purpose")
+  resumed <- NULL
+  if (identical(hp$fail, "after-checkpoint")) {  # a spot-style stop: the next run resumes (D8)
+    state <- load_checkpoint()
+    if (is.null(state)) {
+      save_checkpoint(list(step = 1))
+      writeLines("1", file.path(checkpoint_dir(), "user-checkpoint.txt"))
+      stop("stopped after checkpoint")
+    }
+    resumed <- state$step
+  }
   train <- data[["train"]]
   typed <- hp
   typed$tags <- I(hp$tags)  # a list stays a JSON array, even with one element
+  where <- cluster()
+  where$hosts <- I(where$hosts)
   seen <- list(hyperparameters = typed, columns = I(names(train)), rows = nrow(train),
-               first_column = I(train[[1]]), channels = I(sort(names(data), method = "radix")))
+               first_column = I(train[[1]]), channels = I(sort(names(data), method = "radix")),
+               cluster = where, resumed = resumed)
   json <- as.character(jsonlite::toJSON(seen, auto_unbox = TRUE, digits = NA, null = "null"))
   # sm_hps: the variable's JSON text as it is (the reader decodes it)
   json <- paste0(substr(json, 1, nchar(json) - 1), ',"sm_hps":', Sys.getenv("SM_HPS"), "}")
