@@ -33,7 +33,8 @@ from sagemaker_rosetta.containers import ml_root, run
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "iris" / "data"
-BASELINES = "rosetta-bench/baselines:latest"
+BASELINES = images.tag("bench-baselines")
+PYTHON = images.tag("python")
 ROW = b"5.1,3.5,1.4,0.2\n"
 MIB = 1024 * 1024
 
@@ -74,14 +75,15 @@ print(json.dumps({"row_c1": rate(one, SECONDS), "rows1k_c8": rate(k, SECONDS),
 
 def train_model(work: Path) -> Path:
     ml = ml_root(work / "ml", channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
-    res = run("rosetta/python:latest", ["train"], volumes={ml: "/opt/ml", ROOT / "bench/model": "/opt/program:ro"})
+    res = run(PYTHON, ["train"], volumes={ml: "/opt/ml", ROOT / "bench/model": "/opt/program:ro"})
     if res.returncode:
         sys.exit(f"training the benchmark model failed:\n{res.stderr}")
     return ml / "model"
 
 
 def train_example(image: str, work: Path) -> Path:
-    hp = {"ntree": "10"} if "iris-r" in image else {}  # R: the same 10-tree forest as the Python contestants
+    # R: the same 10-tree forest as the Python contestants
+    hp = {"ntree": "10"} if image in (images.tag("iris-r"), images.tag("iris-r-rpy2")) else {}
     ml = ml_root(work, hyperparameters=hp, channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
     res = run(image, ["train"], volumes={ml: "/opt/ml"})
     if res.returncode:
@@ -98,8 +100,8 @@ def contestants(model: Path, examples: dict[str, Path]) -> list[Contestant]:
                    volumes=vol),
         Contestant("fastapi-1w", BASELINES, [*uv, "fastapi_pandas:app"], volumes=vol),
         Contestant("fastapi-2w", BASELINES, [*uv, "fastapi_pandas:app", "--workers", "2"], volumes=vol),
-        Contestant("rosetta-1w", "rosetta/python:latest", env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}, volumes=code),
-        Contestant("rosetta-2w", "rosetta/python:latest", env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}, volumes=code),
+        Contestant("rosetta-1w", PYTHON, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}, volumes=code),
+        Contestant("rosetta-2w", PYTHON, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}, volumes=code),
         *[Contestant(name, images.EXAMPLES[EXAMPLES[name]].tag, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"},
                      volumes={path: "/opt/ml/model:ro"}) for name, path in examples.items()],
     ]

@@ -1,4 +1,4 @@
-"""Measurement primitives: containers, wrk load, cold start, batch transform, PSS.
+"""Measurement primitives: contestants, cold start, batch transform (load and PSS: :mod:`tests.support.load`).
 
 Everything runs on this machine in one run; only ratios within one run are reported.
 Traffic stays on 127.0.0.1 and every load is bounded in time.
@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
-import subprocess
-import tempfile
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sagemaker_rosetta.containers import Server, Volumes
-from sagemaker_rosetta.engine import docker
+from tests.support.load import Load, PeakPss, pss_mb, wrk
+
+__all__ = ["Contestant", "Load", "PeakPss", "advertised_payload_mb", "batch_rows_per_second", "cold_start", "post",
+           "pss_mb", "split_payloads", "wrk"]
 
 
 @dataclass
@@ -31,51 +29,9 @@ class Contestant:
     args: Sequence[str] = ("serve",)
     env: Mapping[str, str] = field(default_factory=dict)
     volumes: Volumes = field(default_factory=dict)
-    extra: Sequence[str] = ()
 
     def server(self) -> Server:
-        return Server(self.image, env=self.env, volumes=self.volumes, extra=self.extra, args=self.args)
-
-
-@dataclass
-class Load:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    detail: str = ""
-
-
-def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
-
-
-def wrk(port: int, body: bytes, connections: int, seconds: float, content_type: str = "text/csv") -> Load:
-    """Closed-loop keep-alive load from Debian's wrk (1 thread) on one POST /invocations body."""
-    with tempfile.TemporaryDirectory() as tmp:
-        body_file = Path(tmp) / "body"
-        body_file.write_bytes(body)
-        script = Path(tmp) / "post.lua"
-        script.write_text(
-            'wrk.method = "POST"\n'
-            f'wrk.headers["Content-Type"] = "{content_type}"\n'
-            f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()\n'
-            "function response(status, headers, body) if status ~= 200 then errors_seen = true end end\n")
-        out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "--latency", "-s", str(script),
-             f"http://127.0.0.1:{port}/invocations"],
-            capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = int(non2xx.group(1)) if non2xx else 0
-    if socket_errors:
-        errors += sum(int(g) for g in socket_errors.groups())
-    detail = (non2xx.group(0) if non2xx else "") + (" " + socket_errors.group(0) if socket_errors else "")
-    return Load(rps, p50, p99, errors, detail.strip())
+        return Server(self.image, env=self.env, volumes=self.volumes, args=self.args)
 
 
 def post(port: int, body: bytes, content_type: str = "text/csv", timeout: float = 60) -> tuple[int, bytes]:
@@ -155,43 +111,3 @@ def batch_rows_per_second(port: int, payloads: list[bytes], concurrency: int, n_
     if sum(body.count(b"\n") for _, body in results) != n_rows:
         raise RuntimeError("batch output record count differs from input")
     return n_rows / took
-
-
-def container_pids(name: str) -> list[int]:
-    out = subprocess.run([docker(), "top", name, "-eo", "pid"], capture_output=True, text=True, check=False).stdout
-    return [int(x) for x in out.split()[1:] if x.isdigit()]
-
-
-def pss_mb(name: str) -> float:
-    """Summed PSS of the container's processes (host /proc, root)."""
-    total = 0
-    for pid in container_pids(name):
-        try:
-            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        m = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
-        total += int(m.group(1)) if m else 0
-    return total / 1024
-
-
-class PeakPss:
-    """Sample PSS in the background while a load runs."""
-
-    def __init__(self, name: str, interval: float = 0.5) -> None:
-        self.name, self.interval, self.peak = name, interval, 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, pss_mb(self.name))
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakPss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from sagemaker_rosetta.networks import Network
 
 __all__ = [
-    "LABEL", "RUN_ID", "Completed", "Container", "DockerError", "NotFound", "Response", "RunTimeout", "Server",
+    "LABEL", "RUN_ID", "Completed", "Container", "DockerError", "NotFound", "Process", "Response", "RunTimeout",
+    "Server",
     "cleanup_all", "container_name", "follow_logs", "image_config", "ml_root", "pack_model", "remove_labelled",
     "run", "serving", "unpack_model",
 ]
@@ -56,6 +57,15 @@ _counter = itertools.count()
 def container_name(prefix: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in prefix)[:40]
     return f"rosetta-{safe}-{os.getpid()}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process of a running container, with host PIDs (``docker top``)."""
+
+    pid: int
+    ppid: int
+    args: str
 
 
 @dataclass
@@ -211,6 +221,19 @@ class Container:
         """PID 1 of the container as the host sees it (``None`` when not running)."""
         pid = self._state().get("Pid")
         return int(pid) if isinstance(pid, int) and pid > 0 else None
+
+    def processes(self) -> list[Process]:
+        """Its processes as the host sees them (``docker top``; PID 1 is :meth:`pid`); [] when not running."""
+        try:
+            top = dockerapi.api().top(self.name, ps_args="-eo pid,ppid,args")
+        except docker.errors.APIError:
+            return []
+        titles = [t.upper() for t in top.get("Titles") or []]
+        at = {t: titles.index(t) for t in ("PID", "PPID", "COMMAND") if t in titles}
+        if len(at) < 3:
+            return []
+        return [Process(int(row[at["PID"]]), int(row[at["PPID"]]), str(row[at["COMMAND"]]))
+                for row in top.get("Processes") or []]
 
     def host_port_of(self, port: int) -> int:
         """The 127.0.0.1 port where container port ``port`` is published (the namespace owner's

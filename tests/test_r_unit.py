@@ -1,23 +1,24 @@
 """The R package's testthat suite, run inside the built image (CI has Docker, not R).
 
-Fails when any testthat expectation fails; the R output is shown on failure.
+Fails when any testthat expectation fails; the R output is shown on failure. The checkout's golden
+cases are mounted read-only (``ROSETTA_GOLDEN_DIR``) for the golden-case runner (D5).
 """
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from sagemaker_rosetta import images
 from sagemaker_rosetta.containers import run
-from sagemaker_rosetta.engine import docker
 
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGE = "rosetta/r:latest"
+IMAGE = images.tag("r")
 TESTS = ROOT / "runtimes" / "r" / "tests"
+GOLDEN = ROOT / "conformance" / "golden"
 
 # stop_on_failure makes Rscript exit non-zero; the summary reporter lists every failure
 SCRIPT = (
@@ -30,8 +31,8 @@ SCRIPT = (
 
 def test_testthat_suite_passes_in_image() -> None:
     # the checkout's tests (mounted), against the package installed in the image
-    res = run(IMAGE, ["-e", SCRIPT], extra=["--entrypoint", "Rscript"],
-              volumes={TESTS: "/rosetta-tests:ro"}, timeout=300)
+    res = run(IMAGE, ["-e", SCRIPT], entrypoint="Rscript", timeout=300, env={"ROSETTA_GOLDEN_DIR": "/rosetta-golden"},
+              volumes={TESTS: "/rosetta-tests:ro", GOLDEN: "/rosetta-golden:ro"})
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-6000:]
     summary = [line for line in out.splitlines() if line.startswith("TESTTHAT ")]
@@ -43,6 +44,5 @@ def test_testthat_suite_passes_in_image() -> None:
 
 def test_image_ships_the_suite() -> None:
     """The image carries its own tests, so `docker run ... Rscript` works without a checkout."""
-    cmd = [docker(), "run", "--rm", "--entrypoint", "ls", IMAGE, "/usr/local/share/rosetta/tests/testthat"]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    res = run(IMAGE, ["/usr/local/share/rosetta/tests/testthat"], entrypoint="ls")
     assert "test-routes.R" in res.stdout, res.stderr

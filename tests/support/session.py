@@ -1,0 +1,104 @@
+"""What the image suite's session fixtures hold: trained models, running servers, reliability runs.
+
+Each is created on first use and kept for the session (tests/conftest.py), so no test depends on
+which test, file or xdist worker came first.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from sagemaker_rosetta.containers import Server, ml_root, pack_model, run, unpack_model
+from tests.support import openapi_fuzz
+from tests.support import reliability as rel
+from tests.support.runtimes import DATA, Runtime
+
+
+@dataclass
+class Trained:
+    """The example trained in its own image: what training printed, and the model as SageMaker
+    hands it to ``serve`` (model.tar.gz of the model dir, extracted to a fresh dir, S-01)."""
+
+    runtime: Runtime
+    stdout: str
+    stderr: str
+    ml: Path
+    model: Path
+
+
+class Models:
+    """The iris example of each runtime, trained once per session (read-only channel, T-08)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._done: dict[str, Trained] = {}
+        self._lock = threading.Lock()
+
+    def get(self, rt: Runtime) -> Trained:
+        with self._lock:
+            if rt.key not in self._done:
+                self._done[rt.key] = self._train(rt)
+            return self._done[rt.key]
+
+    def _train(self, rt: Runtime) -> Trained:
+        work = self.base / rt.key
+        ml = ml_root(work / "ml", hyperparameters=rt.hyperparameters,
+                     channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
+        res = run(rt.example, ["train"], timeout=300,
+                  volumes={ml: "/opt/ml", ml / "input/data/train": "/opt/ml/input/data/train:ro"})
+        assert res.returncode == 0, f"{rt}: training failed:\n{res.stdout[-3000:]}{res.stderr[-3000:]}"
+        model = unpack_model(pack_model(ml / "model", work / "model.tar.gz"), work / "model")
+        return Trained(rt, res.stdout, res.stderr, ml, model)
+
+
+class Servers:
+    """One serving container per runtime for the whole session: the trained example, model mounted
+    read-only (S-02), 2 workers. Tests that stop or break a server start their own instead."""
+
+    def __init__(self, models: Models) -> None:
+        self.models = models
+        self._running: dict[str, Server] = {}
+        self._lock = threading.Lock()
+
+    def get(self, rt: Runtime) -> Server:
+        with self._lock:
+            server = self._running.get(rt.key)
+            if server is None or not server.running():
+                if server is not None:
+                    server.remove()
+                model = self.models.get(rt).model
+                server = Server(rt.example, volumes={model: "/opt/ml/model:ro"},
+                                env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}).start()
+                self._running[rt.key] = server
+                server.wait_ready(rt.ready_timeout)
+            return server
+
+    def remove_all(self) -> None:
+        for server in self._running.values():
+            server.remove()
+
+
+class Reliability:
+    """The bad-input matrix and the schemathesis run of each runtime, once per session; recorded in
+    ``rel.COLLECTED`` / ``rel.COLLECTED_OPENAPI`` for the cross-runtime parity test."""
+
+    def __init__(self, servers: Servers) -> None:
+        self.servers = servers
+        self._openapi: dict[str, openapi_fuzz.FuzzResult] = {}
+        self._lock = threading.Lock()
+
+    def matrix(self, rt: Runtime) -> dict[str, rel.CaseResult]:
+        with self._lock:
+            if rt.key not in rel.COLLECTED:
+                rel.COLLECTED[rt.key] = rel.run_matrix(self.servers.get(rt).host_port)
+            return rel.COLLECTED[rt.key]
+
+    def openapi(self, rt: Runtime) -> openapi_fuzz.FuzzResult:
+        with self._lock:
+            if rt.key not in self._openapi:
+                found = openapi_fuzz.run(self.servers.get(rt).host_port, 150)
+                self._openapi[rt.key] = found
+                rel.COLLECTED_OPENAPI[rt.key] = found.sequence
+            return self._openapi[rt.key]
