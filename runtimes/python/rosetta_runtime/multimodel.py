@@ -37,7 +37,6 @@ import re
 import stat
 import struct
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -293,7 +292,7 @@ class ModelStore:
             log.warning("model %r failed to load from %s", name, url, exc_info=exc)
             raise HTTPError(500, f"cannot load model '{name}': {first_line(exc)}") from None
         cost = max(size, growth) * workers
-        entry = Entry(name, url, cost, uuid.uuid4().hex)
+        entry = Entry(name, url, cost, os.urandom(8).hex())
         with self.registry.update() as state:
             state.loading.pop(name, None)
             fits = state.used() + cost <= self.budget

@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from rosetta_runtime.adapter import ModelAdapter
 from rosetta_runtime.errors import BadRequest, HTTPError
 from rosetta_runtime.invocations import FAST_WARM_UP_S, INLINE_LIMIT_S, INLINE_STRIKES, Predictor, first_line
-from rosetta_runtime.multimodel import ModelStore, listing_request, load_request, page_token
 from rosetta_runtime.paths import ServingSettings
 from rosetta_runtime.wire import TEXT, Reply, Request
+
+if TYPE_CHECKING:  # imported by the handlers: a single-model server never loads multimodel.py
+    from rosetta_runtime.multimodel import ModelStore
 
 __all__ = ["FAST_WARM_UP_S", "INLINE_LIMIT_S", "INLINE_STRIKES", "ROUTES", "TEXT", "Reply", "Request", "Service",
            "dispatch", "first_line"]
@@ -76,6 +79,8 @@ class Service:
         return self.models
 
     async def list_models(self, req: Request) -> Reply:
+        from rosetta_runtime.multimodel import listing_request, page_token
+
         limit, start = listing_request(req.query)
         entries, following = self._store().listing(limit, start)
         doc: dict[str, object] = {"models": [e.describe() for e in entries]}
@@ -84,6 +89,8 @@ class Service:
         return _json(doc)
 
     async def load_model(self, req: Request) -> Reply:
+        from rosetta_runtime.multimodel import load_request
+
         name, url = load_request(req.body)
         return _json((await self._store().load(name, url)).describe())
 
