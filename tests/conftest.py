@@ -7,6 +7,7 @@ from ``./dev test`` (``rosetta setup --examples``): a missing image fails, it is
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -28,7 +29,9 @@ def rt(request: pytest.FixtureRequest) -> Runtime:
 
 @pytest.fixture(scope="session")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
-    return Models(tmp_path_factory.mktemp("models"))
+    base = tmp_path_factory.getbasetemp()
+    # xdist: every worker's basetemp sits in the run's own folder, which they share
+    return Models((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "models")
 
 
 @pytest.fixture

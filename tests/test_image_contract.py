@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sagemaker_rosetta import local_images
+from sagemaker_rosetta import images, local_images
 from sagemaker_rosetta.containers import run
-from tests.support.runtimes import Runtime
+from tests.support.runtimes import RUNTIMES, Runtime
 
 pytestmark = pytest.mark.docker
 
@@ -46,6 +46,19 @@ def _custom_ca_lines() -> list[str]:
     return lines
 
 
+def _built_with_the_ca(rt: Runtime) -> bool:
+    """Whether the runtime's Dockerfile mounts the build secret ``ca`` (the others never see the CA)."""
+    return "id=ca" in (images.project_root() / images.IMAGES[rt.runtime_image].dockerfile).read_text()
+
+
+CA_RUNTIMES = [rt for rt in RUNTIMES if _built_with_the_ca(rt)]
+
+
+def test_the_ca_check_covers_the_pip_images() -> None:
+    assert {rt.key for rt in CA_RUNTIMES} >= {"python", "r-rpy2"}, CA_RUNTIMES
+
+
+@pytest.mark.parametrize("rt", CA_RUNTIMES, indirect=True, ids=str)
 def test_build_ca_not_in_image(rt: Runtime) -> None:
     """The CA that intercepts this machine's TLS reaches the build as a secret only, never a layer."""
     needles = _custom_ca_lines()

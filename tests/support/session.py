@@ -6,6 +6,8 @@ which test, file or xdist worker came first.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,21 +31,44 @@ class Trained:
 
 
 class Models:
-    """The iris example of each runtime, trained once per session (read-only channel, T-08)."""
+    """The iris example of each runtime, trained once per test run (read-only channel, T-08).
+
+    ``base`` is shared by the xdist workers of one run: a file lock per runtime makes the first
+    worker that needs a model train it and the others read it. A failed training is remembered
+    (every test that needs the model fails with its log), not repeated per test.
+    """
 
     def __init__(self, base: Path) -> None:
         self.base = base
-        self._done: dict[str, Trained] = {}
+        self._done: dict[str, Trained | AssertionError] = {}
         self._lock = threading.Lock()
 
     def get(self, rt: Runtime) -> Trained:
         with self._lock:
             if rt.key not in self._done:
-                self._done[rt.key] = self._train(rt)
-            return self._done[rt.key]
+                try:
+                    self._done[rt.key] = self._once(rt)
+                except AssertionError as exc:
+                    self._done[rt.key] = exc
+            found = self._done[rt.key]
+        if isinstance(found, AssertionError):
+            raise AssertionError(str(found))
+        return found
 
-    def _train(self, rt: Runtime) -> Trained:
+    def _once(self, rt: Runtime) -> Trained:
         work = self.base / rt.key
+        work.mkdir(parents=True, exist_ok=True)
+        with (work / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            done = work / "trained.json"
+            if done.is_file():
+                logs = json.loads(done.read_text())
+                return Trained(rt, logs["stdout"], logs["stderr"], work / "ml", work / "model")
+            trained = self._train(rt, work)
+            done.write_text(json.dumps({"stdout": trained.stdout, "stderr": trained.stderr}))
+            return trained
+
+    def _train(self, rt: Runtime, work: Path) -> Trained:
         ml = ml_root(work / "ml", hyperparameters=rt.hyperparameters,
                      channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
         res = run(rt.example, ["train"], timeout=300,
