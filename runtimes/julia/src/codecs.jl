@@ -155,8 +155,6 @@ function field_end(s::Vector{UInt8}, f::Int, b::Int)
     return min(c, b + 1)
 end
 
-isdigitbyte(c::UInt8) = UInt8('0') <= c <= UInt8('9')
-
 """
     number_syntax(s, a, b) -> Bool
 

@@ -12,7 +12,7 @@ model_dir() = get(ENV, "ROSETTA_MODEL_DIR", joinpath(ml_root(), "model"))   # T-
 output_dir() = joinpath(ml_root(), "output")
 output_data_dir() = joinpath(output_dir(), "data")                   # T-15
 failure_file() = joinpath(output_dir(), "failure")                   # T-17
-checkpoint_dir() = joinpath(ml_root(), "checkpoints")                # T-13
+default_checkpoint_dir() = joinpath(ml_root(), "checkpoints")        # T-13 (checkpoints.jl: LocalPath)
 
 code_dir() = get(ENV, "ROSETTA_CODE_DIR", "/opt/program")
 program_name() = get(ENV, "ROSETTA_PROGRAM", get(ENV, "SAGEMAKER_PROGRAM", "model.jl"))

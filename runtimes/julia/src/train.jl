@@ -33,7 +33,7 @@ function train()
     given = given_hyperparameters(raw, defaults)
     hps = with_defaults(given, defaults)
     data = discover_channels()
-    resource = read_json_file(config_file("resourceconfig.json"), Dict{String,Any}())   # T-05
+    resource = something(read_resourceconfig(), Dict{String,Any}())                     # T-05
     dataconf = read_json_file(config_file("inputdataconfig.json"), Dict{String,Any}())
     set_toolkit_env!(toolkit_env(data, Dict(string(k) => v for (k, v) in given), resource, dataconf))
     @info "training $M" hyperparameters = hps channels = channels(data)

@@ -148,9 +148,18 @@ end
 Include the user's file into a fresh module `Main.RosettaUser` that already has
 `using Rosetta` and imports the hook functions, so `fit(::Type{M}, …) = …` in model.jl
 extends `Rosetta.fit`. (Deserialized models find their type there again when serving.)
+A container loads it once; a process that loads the same, unchanged file again (the
+in-process tests: a training run per case) gets the module it already has, so the user's
+types, and the code compiled for them, stay the same.
 """
 function load_user_code(path::AbstractString = program_path())
     isfile(path) || throw(UserCodeError(ErrorException("no user code at $path (set ROSETTA_CODE_DIR / ROSETTA_PROGRAM)"), nothing))
+    source = read(path)
+    last = LOADED_USER_CODE[]
+    if last !== nothing && last[1] == abspath(path) && last[2] == source &&
+       isdefined(Main, :RosettaUser) && getfield(Main, :RosettaUser) === last[3]
+        return last[3]
+    end
     mod = Core.eval(Main, :(module RosettaUser end))
     Core.eval(mod, :(using Rosetta))
     Core.eval(mod, :(import Rosetta: fit, predict, hyperparameters, feature_names, n_features, save, load,
@@ -161,8 +170,12 @@ function load_user_code(path::AbstractString = program_path())
         e isa InterruptException && rethrow()
         throw(UserCodeError(e, catch_backtrace()))
     end
+    LOADED_USER_CODE[] = (abspath(path), source, mod)
     return mod
 end
+
+"The user file last included (path, bytes, module): see [`load_user_code`](@ref)."
+const LOADED_USER_CODE = Ref{Any}(nothing)
 
 """
     model_type(mod) -> Type

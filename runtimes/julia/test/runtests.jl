@@ -332,6 +332,29 @@ end
     end
 end
 
+@testset "cluster and checkpoints (D7, D8)" begin
+    c = R.Cluster(Dict{String,Any}("current_host" => "algo-10", "hosts" => Any["algo-2", "algo-10", "algo-1"]))
+    @test (c.hosts, c.current_host, c.is_first, c.network_interface) == (["algo-1", "algo-10", "algo-2"], "algo-10", false, "eth0")
+    one = R.Cluster(nothing)
+    @test (one.hosts, one.current_host, one.is_first) == (["algo-1"], "algo-1", true)
+    root = mktempdir()
+    withenv("ROSETTA_ML_ROOT" => root) do
+        mkpath(joinpath(root, "input", "config"))
+        @test R.cluster().hosts == ["algo-1"]                                   # no resourceconfig.json
+        write(joinpath(root, "input", "config", "resourceconfig.json"), "null")
+        @test_throws R.DataError R.cluster()
+        @test R.load_checkpoint() === nothing
+        @test R.checkpoint_dir() == joinpath(root, "checkpoints") && isdir(joinpath(root, "checkpoints"))
+        R.save_checkpoint(Dict("step" => 1)); R.save_checkpoint(Dict("step" => 2))
+        @test R.load_checkpoint() == Dict("step" => 2)
+        @test readdir(joinpath(root, "checkpoints")) == [R.CHECKPOINT_FILE]      # no temporary file left
+        write(joinpath(root, "input", "config", "checkpointconfig.json"), "{\"LocalPath\": \"$(root)/ck\"}")
+        @test R.checkpoint_dir() == joinpath(root, "ck") && R.load_checkpoint() === nothing
+        write(joinpath(root, "ck", R.CHECKPOINT_FILE), "garbage")
+        @test_throws R.DataError R.load_checkpoint()
+    end
+end
+
 @testset "model file" begin
     dir = mktempdir()
     @test_throws R.ModelError R.load(Doubler, dir)                      # no model.jls
