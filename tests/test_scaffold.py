@@ -242,3 +242,9 @@ def test_init_build_conform(tmp_path: Path, image_tags: list[str], lang: str, ta
                 f"| received {r.received[:300]}" for r in report.results if not r.passed]
     assert report.ok, "\n".join(problems)
     assert not report.by_status(Status.SKIP), "a MUST clause was skipped: the generated manifest is incomplete"
+    if lang == "python":  # the README's pipeline (train → model → transform), once: the same image either way
+        store = tmp_path / "store"
+        assert cli.main(["pipeline", "run", str(folder / "pipeline.py"), "--param", f"Image={tag}",
+                         "--store", str(store), "--workdir", str(tmp_path / "work")]) == 0
+        (out,) = store.rglob("test_features.csv.out")
+        assert len(out.read_text().splitlines()) == len(rows(folder / "data" / "test_features.csv"))
