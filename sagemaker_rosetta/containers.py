@@ -113,7 +113,7 @@ def _parse_extra(extra: Sequence[str]) -> dict[str, Any]:
             i += 1
         key = _FLAGS.get(flag)
         if key is None or value is None:
-            raise ValueError(f"unsupported docker run option in extra: {items[i]!r}; use the keyword arguments")
+            raise ValueError(f"unsupported docker run option in extra: {flag!r}; use the keyword arguments")
         if key in ("labels", "env"):
             k, _, v = value.partition("=")
             out[key][k] = v
