@@ -66,6 +66,10 @@ class Case:
         return {str(k): str(v) for k, v in (self.request.get("headers") or {}).items()}
 
 
+#: ``resourceconfig`` absent from a training case: the single-host file
+DEFAULT_RESOURCECONFIG = {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}
+
+
 @dataclass(frozen=True)
 class TrainingCase:
     id: str
@@ -73,8 +77,17 @@ class TrainingCase:
     program: str
     hyperparameters: dict[str, str]
     channels: dict[str, dict[str, str]]
-    expect: dict[str, Any]
+    #: one expectation per ``train`` run on the same /opt/ml (``runs``; one run for ``expect``)
+    runs: list[dict[str, Any]]
     inputdataconfig: dict[str, Any] | None = None
+    #: the exact resourceconfig.json; None: no such file
+    resourceconfig: dict[str, Any] | None = field(default_factory=lambda: dict(DEFAULT_RESOURCECONFIG))
+    #: the exact checkpointconfig.json with ``{ml}`` standing for the /opt/ml root; None: no file
+    checkpointconfig: dict[str, Any] | None = None
+
+    @property
+    def expect(self) -> dict[str, Any]:
+        return self.runs[0]
 
 
 @dataclass
@@ -109,7 +122,10 @@ def load(root: Path | None = None) -> Golden:
         training = [TrainingCase(str(c["id"]), str(c.get("clause", "")), str(c.get("program", "plain")),
                                  _hp_file(c.get("hyperparameters", {})),
                                  {ch: dict(files) for ch, files in c.get("channels", {}).items()},
-                                 dict(c["expect"]), c.get("inputdataconfig"))
+                                 [dict(r["expect"]) for r in c["runs"]] if "runs" in c else [dict(c["expect"])],
+                                 c.get("inputdataconfig"),
+                                 c["resourceconfig"] if "resourceconfig" in c else dict(DEFAULT_RESOURCECONFIG),
+                                 c.get("checkpointconfig"))
                     for c in tdoc["cases"]]
     return Golden(setups, cases, training)
 
@@ -240,10 +256,10 @@ def agree(a: tuple[int, str, Any], b: tuple[int, str, Any]) -> bool:
     return a[0] == b[0] and a[1] == b[1] and same_value(a[2], b[2])
 
 
-def judge_training(case: TrainingCase, exit_code: int | None, failure: str | None, seen: dict[str, Any] | None,
+def judge_training(e: dict[str, Any], exit_code: int | None, failure: str | None, seen: dict[str, Any] | None,
                    rosetta_json: dict[str, Any] | None, root: Path) -> list[str]:
-    """Every way a training run differs from the case (exit code, failure line, seen.json, rosetta.json)."""
-    e = case.expect
+    """Every way a training run differs from its expectation ``e`` (exit code, failure line, seen.json,
+    rosetta.json, files under /opt/ml)."""
     problems: list[str] = []
     if "exit" in e and exit_code != e["exit"]:
         problems.append(f"exit {exit_code}, want {e['exit']}")

@@ -95,8 +95,19 @@ class GoldenRun:
             return self._tags[program]
 
     def _layout(self, name: str, hyperparameters: dict[str, str], channels: dict[str, dict[str, str]],
-                inputdataconfig: dict[str, Any] | None) -> Path:
+                inputdataconfig: dict[str, Any] | None,
+                resourceconfig: dict[str, Any] | None = golden.DEFAULT_RESOURCECONFIG,
+                checkpointconfig: dict[str, Any] | None = None) -> Path:
         root = ml_root(self.workdir / name, hyperparameters=hyperparameters, channels={ch: {} for ch in channels})
+        shutil.rmtree(root / "checkpoints")  # the runtime creates the checkpoint folder, not the platform
+        config = root / "input" / "config"
+        if resourceconfig is None:
+            (config / "resourceconfig.json").unlink()
+        elif resourceconfig != golden.DEFAULT_RESOURCECONFIG:
+            (config / "resourceconfig.json").write_text(json.dumps(resourceconfig))
+        if checkpointconfig is not None:  # {ml}: the /opt/ml root as the container sees it
+            text = json.dumps(checkpointconfig).replace("{ml}", "/opt/ml")
+            (config / "checkpointconfig.json").write_text(text)
         for ch, files in channels.items():
             for rel, text in files.items():
                 path = root / "input" / "data" / ch / rel
@@ -109,8 +120,10 @@ class GoldenRun:
         return root
 
     def _train(self, name: str, program: str, hyperparameters: dict[str, str], channels: dict[str, dict[str, str]],
-               inputdataconfig: dict[str, Any] | None) -> tuple[Path, int | None, str]:
-        root = self._layout(name, hyperparameters, channels, inputdataconfig)
+               inputdataconfig: dict[str, Any] | None, root: Path | None = None,
+               **config: dict[str, Any] | None) -> tuple[Path, int | None, str]:
+        """``IMAGE train`` on a new /opt/ml, or again on ``root`` (a restarted job)."""
+        root = root or self._layout(name, hyperparameters, channels, inputdataconfig, **config)
         try:
             done = containers.run(self.image(program), ["train"], volumes={root: "/opt/ml"}, labels=self.labels,
                                   timeout=self.train_timeout)
@@ -217,31 +230,39 @@ class GoldenRun:
                       time.monotonic() - t0)
 
     def _training_case(self, tc: TrainingCase, record: Callable[[Result], None]) -> None:
+        """One ``IMAGE train`` per run of the case on the same /opt/ml (a job restarted with its checkpoints:
+        ``model`` and ``output`` are emptied between runs), each judged by its own expectation."""
         t0 = time.monotonic()
         sent = f"train {tc.program}: hyperparameters.json {tc.hyperparameters}; channels " \
-               f"{ {ch: sorted(files) for ch, files in tc.channels.items()} }"
-        try:
-            root, code, log = self._train(f"training-{tc.id}", tc.program, tc.hyperparameters, tc.channels,
-                                          tc.inputdataconfig)
-        except (DockerError, FileNotFoundError) as exc:
-            record(self._result(tc.id, tc.clause, "training", [str(exc)], sent, "", time.monotonic() - t0))
-            return
-
-        def read_json(path: Path) -> dict[str, Any] | None:
+               f"{ {ch: sorted(files) for ch, files in tc.channels.items()} }" + \
+               (f"; {len(tc.runs)} runs on the same /opt/ml" if len(tc.runs) > 1 else "")
+        problems: list[str] = []
+        got: list[str] = []
+        root: Path | None = None
+        for i, expect in enumerate(tc.runs, 1):
+            if root is not None:
+                for sub in ("model", "output"):
+                    shutil.rmtree(root / sub, ignore_errors=True)
+                for sub in ("model", "output", "output/data"):  # as the first run had them
+                    (root / sub).mkdir()
+                    (root / sub).chmod(0o777)
             try:
-                doc = json.loads(path.read_text())
-            except (OSError, ValueError):
-                return None
-            return doc if isinstance(doc, dict) else None
-
-        failure_path = root / "output" / "failure"
-        failure = failure_path.read_text(errors="replace") if failure_path.is_file() else None
-        problems = golden.judge_training(tc, code, failure, read_json(root / "output" / "data" / "seen.json"),
-                                         read_json(root / "model" / "rosetta.json"), root)
-        first = (failure or "").strip().split("\n", 1)[0]
-        got = f"exit {code}" + (f"; failure: {first[:200]}" if first else "") + (f"; log: {log[-300:]}" if problems
-                                                                                  else "")
-        record(self._result(tc.id, tc.clause, "training", problems, sent, got, time.monotonic() - t0))
+                root, code, log = self._train(f"training-{tc.id}", tc.program, tc.hyperparameters, tc.channels,
+                                              tc.inputdataconfig, root, resourceconfig=tc.resourceconfig,
+                                              checkpointconfig=tc.checkpointconfig)
+            except (DockerError, FileNotFoundError) as exc:
+                record(self._result(tc.id, tc.clause, "training", [str(exc)], sent, "", time.monotonic() - t0))
+                return
+            failure_path = root / "output" / "failure"
+            failure = failure_path.read_text(errors="replace") if failure_path.is_file() else None
+            found = golden.judge_training(expect, code, failure, _read_json(root / "output" / "data" / "seen.json"),
+                                          _read_json(root / "model" / "rosetta.json"), root)
+            run = f"run {i}: " if len(tc.runs) > 1 else ""
+            problems += [run + p for p in found]
+            first = (failure or "").strip().split("\n", 1)[0]
+            got.append(run + f"exit {code}" + (f"; failure: {first[:200]}" if first else "")
+                       + (f"; log: {log[-300:]}" if found else ""))
+        record(self._result(tc.id, tc.clause, "training", problems, sent, " | ".join(got), time.monotonic() - t0))
 
     def cleanup(self) -> None:
         try:
@@ -249,6 +270,14 @@ class GoldenRun:
         except DockerError:
             pass  # on the way out; the run label still finds them
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def run_golden(base: str, lang: str | None = None, **kw: Any) -> tuple[Report, GoldenRun]:
