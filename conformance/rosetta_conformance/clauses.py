@@ -91,10 +91,10 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
      "Rosetta's runtimes accept ROSETTA_PROGRAM or SAGEMAKER_PROGRAM as the user file name: " + RT),
     ("T-12", "ContainerEntrypoint/ContainerArguments replace the entrypoint/`train` word", "DG-TRUN; LOCAL",
      "untested", "an image claiming it is run without `train`: not claimed by Rosetta"),
-    ("T-13", "/opt/ml/checkpoints is synced to S3 and restored at start; a stopped job saves progress there",
-     "DG-CKPT", "runtime",
-     "Rosetta: SIGTERM calls the user's `checkpoint(dir)` hook with /opt/ml/checkpoints before exiting 143; "
-     + RT),
+    ("T-13", "the checkpoint folder (/opt/ml/checkpoints, or checkpointconfig.json's LocalPath) is synced to S3 "
+     "and restored when a job restarts; a stopped job saves its progress there", "DG-CKPT", "runtime",
+     "Rosetta (D8): save_checkpoint/load_checkpoint, and SIGTERM calls the user's `checkpoint(dir)` hook before "
+     "exiting 143; golden training cases with several runs on one /opt/ml; " + RT),
     ("T-14", "the model goes to /opt/ml/model, packed as model.tar.gz of its contents", "DG-TOUT; LOCAL", "must",
      "files appear in /opt/ml/model; packed with the contents at the archive root (then served, S-01)"),
     ("T-15", "other artifacts go to /opt/ml/output/data, packed as output.tar.gz", "DG-TOUT; LOCAL", "platform",
