@@ -1,4 +1,4 @@
-"""Measurement primitives: contestants, cold start, batch transform (load and PSS: :mod:`tests.support.load`).
+"""Measurement primitives: contestants, cold start, batch transform (load and PSS: :mod:`rosetta_testkit.load`).
 
 Everything runs on this machine in one run; only ratios within one run are reported.
 Traffic stays on 127.0.0.1 and every load is bounded in time.
@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from rosetta_testkit.load import Load, PeakPss, pss_mb, wrk
 from sagemaker_rosetta.containers import Server, Volumes
-from tests.support.load import Load, PeakPss, pss_mb, wrk
 
 __all__ = ["Contestant", "Load", "PeakPss", "advertised_payload_mb", "batch_rows_per_second", "cold_start", "post",
            "pss_mb", "split_payloads", "wrk"]

@@ -4,7 +4,7 @@ The same request bytes go to every runtime image (Python, R plumber, R rpy2, Jul
 matrix, hypothesis-generated payloads, slow-loris connections, a soak with PSS drift, and faults
 (SIGTERM and kill -9 under load, a corrupt model, shell-injection hyperparameters). The long run
 writes ``docs/reliability.md``; ``tests/test_reliability.py`` runs the short version in CI. The
-client (requests, matrix, fuzzing, faults) lives in :mod:`tests.support.reliability`, shared by both.
+client (requests, matrix, fuzzing, faults) lives in :mod:`rosetta_testkit.reliability`, shared by both.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sagemaker_rosetta import dockerapi
-from sagemaker_rosetta.containers import Server
-from tests.support import openapi_fuzz
-from tests.support.cases import CASES
-from tests.support.reliability import (
+from rosetta_testkit import openapi_fuzz
+from rosetta_testkit.cases import CASES
+from rosetta_testkit.reliability import (
     COLLECTED,
     COLLECTED_OPENAPI,
     IMAGES,
@@ -43,7 +41,9 @@ from tests.support.reliability import (
     soak,
     train_model,
 )
-from tests.support.runtimes import BY_KEY
+from rosetta_testkit.runtimes import BY_KEY
+from sagemaker_rosetta import dockerapi
+from sagemaker_rosetta.containers import Server
 
 __all__ = ["COLLECTED", "COLLECTED_OPENAPI", "IMAGES", "MULTIPROCESS", "main", "openapi_parity", "parity", "run_all"]
 

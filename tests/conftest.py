@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from rosetta_testkit.runtimes import RUNTIMES, Runtime
+from rosetta_testkit.session import Models, Reliability, Servers, Trained
 from sagemaker_rosetta import local_images
 from sagemaker_rosetta.containers import Server
-from tests.support.runtimes import RUNTIMES, Runtime
-from tests.support.session import Models, Reliability, Servers, Trained
 
 
 @pytest.fixture(params=RUNTIMES, ids=str)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from rosetta_testkit.jobs import eventually
 from sagemaker_rosetta import containers, images, local_images
 from sagemaker_rosetta.containers import Container, RunTimeout, Server, run
 from sagemaker_rosetta.networks import Network, Pod
-from tests.support.jobs import eventually
 
 pytestmark = pytest.mark.docker
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from rosetta_testkit.runtimes import RUNTIMES, Runtime
 from sagemaker_rosetta import images, local_images
 from sagemaker_rosetta.containers import run
-from tests.support.runtimes import RUNTIMES, Runtime
 
 pytestmark = pytest.mark.docker
 

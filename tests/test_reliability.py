@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from rosetta_testkit import openapi_fuzz
+from rosetta_testkit import reliability as rel
+from rosetta_testkit.cases import CASES
+from rosetta_testkit.runtimes import RUNTIMES, Runtime
+from rosetta_testkit.session import Reliability, Trained
 from sagemaker_rosetta.containers import Server
-from tests.support import openapi_fuzz
-from tests.support import reliability as rel
-from tests.support.cases import CASES
-from tests.support.runtimes import RUNTIMES, Runtime
-from tests.support.session import Reliability, Trained
 
 pytestmark = pytest.mark.docker
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from rosetta_testkit.jobs import eventually, failure_lines, iris_job, toy_job
+from rosetta_testkit.runtimes import BY_KEY, Runtime
+from rosetta_testkit.session import Models
 from sagemaker_rosetta.containers import Container, container_name, serving
-from tests.support.jobs import eventually, failure_lines, iris_job, toy_job
-from tests.support.runtimes import BY_KEY, Runtime
-from tests.support.session import Models
 
 pytestmark = pytest.mark.docker
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from rosetta_testkit.jobs import ROW, rows
+from rosetta_testkit.runtimes import DATA
 from sagemaker_rosetta.containers import Server
-from tests.support.jobs import ROW, rows
-from tests.support.runtimes import DATA
 
 pytestmark = pytest.mark.docker
 

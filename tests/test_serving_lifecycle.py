@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from rosetta_testkit.jobs import ROW, eventually, iris_job, rows
+from rosetta_testkit.runtimes import RUNTIMES, Runtime
+from rosetta_testkit.session import Trained
 from sagemaker_rosetta.containers import Response, Server, run, serving
-from tests.support.jobs import ROW, eventually, iris_job, rows
-from tests.support.runtimes import RUNTIMES, Runtime
-from tests.support.session import Trained
 
 pytestmark = pytest.mark.docker
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from rosetta_testkit.jobs import eventually, failure_lines, iris_job, metric, toy_job
+from rosetta_testkit.runtimes import Runtime
+from rosetta_testkit.session import Trained
 from sagemaker_rosetta.containers import Container, run
-from tests.support.jobs import eventually, failure_lines, iris_job, metric, toy_job
-from tests.support.runtimes import Runtime
-from tests.support.session import Trained
 
 pytestmark = pytest.mark.docker
 

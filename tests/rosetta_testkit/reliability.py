@@ -1,6 +1,6 @@
 """The reliability client: the same request bytes to every runtime image, and the faults.
 
-A bad-input matrix (:mod:`tests.support.cases`) sent raw over a socket, hypothesis-generated
+A bad-input matrix (:mod:`rosetta_testkit.cases`) sent raw over a socket, hypothesis-generated
 payloads, slow-loris connections, a soak with PSS drift, and faults (SIGTERM and kill -9 under
 load, a corrupt model, shell-injection hyperparameters, a non-root user). ``tests/test_reliability.py``
 runs the short version in CI; ``python -m bench.reliability`` the long one (docs/reliability.md).
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rosetta_testkit.cases import CASES, Case
+from rosetta_testkit.load import pss_mb, wrk
+from rosetta_testkit.runtimes import DATA, RUNTIMES, Runtime
 from sagemaker_rosetta.containers import Server, ml_root, run
-from tests.support.cases import CASES, Case
-from tests.support.load import pss_mb, wrk
-from tests.support.runtimes import DATA, RUNTIMES, Runtime
 
 #: runtime key → example image (the images the reliability run drives)
 IMAGES: dict[str, str] = {rt.key: rt.example for rt in RUNTIMES}

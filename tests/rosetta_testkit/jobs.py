@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rosetta_testkit.runtimes import DATA
 from sagemaker_rosetta.containers import ml_root
-from tests.support.runtimes import DATA
 
 ROW = b"5.1,3.5,1.4,0.2"
 

@@ -12,10 +12,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from rosetta_testkit import openapi_fuzz
+from rosetta_testkit import reliability as rel
+from rosetta_testkit.runtimes import DATA, Runtime
 from sagemaker_rosetta.containers import Server, ml_root, pack_model, run, unpack_model
-from tests.support import openapi_fuzz
-from tests.support import reliability as rel
-from tests.support.runtimes import DATA, Runtime
 
 
 @dataclass
