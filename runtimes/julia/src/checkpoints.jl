@@ -63,6 +63,9 @@ unreadable checkpoint is a `DataError`.
 function load_checkpoint()
     file = joinpath(checkpoint_dir(), CHECKPOINT_FILE)
     isfile(file) || return nothing
+    head = open(io -> read(io, 3), file)
+    head == SERIALIZATION_HEADER ||       # `deserialize` would read garbage as some value
+        throw(DataError("checkpoint $file is unreadable: not a Julia Serialization stream"))
     try
         return deserialize(file)          # written by this job's own code: trusted like the model
     catch e

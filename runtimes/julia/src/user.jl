@@ -62,6 +62,9 @@ function load(::Type{M}, dir::AbstractString) where {M}
     return m
 end
 
+"How a `Serialization` stream starts (tag 0x37, \"JL\")."
+const SERIALIZATION_HEADER = UInt8[0x37, 0x4a, 0x4c]
+
 """
     check_model_file(f)
 
@@ -70,7 +73,7 @@ Throw a [`ModelError`](@ref) unless `f` starts like a `Serialization` stream (ta
 """
 function check_model_file(f::AbstractString)
     head = open(io -> read(io, 3), f)
-    head == UInt8[0x37, 0x4a, 0x4c] ||
+    head == SERIALIZATION_HEADER ||
         throw(ModelError("corrupt model file $f: not a Julia Serialization stream (it starts with $(repr(head)))"))
     return nothing
 end
