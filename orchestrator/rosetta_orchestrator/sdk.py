@@ -7,6 +7,7 @@ must make zero network calls, so every import of ``sagemaker`` goes through :fun
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -203,6 +204,7 @@ def offline_build(uploads: dict[str, Path], account: str | Callable[[], str] = L
     from sagemaker.core.s3.client import S3Uploader
 
     staging = Path(tempfile.mkdtemp(prefix="rosetta-sdk-uploads-"))
+    atexit.register(shutil.rmtree, staging, True)  # the copies are staged after the block, until exit
 
     def keep(uri: str, source: Path | bytes) -> None:
         target = staging / str(len(uploads)) / uri.rsplit("/", 1)[-1]

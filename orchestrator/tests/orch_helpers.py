@@ -47,3 +47,22 @@ def load_echo() -> Any:
     from rosetta_orchestrator.loader import load
 
     return load(HERE / "pipelines" / "echo.py")
+
+
+def rosetta_inprocess(*args: str) -> subprocess.CompletedProcess[str]:
+    """``rosetta pipeline ARGS`` in this process (the SDK is imported once per test session), with
+    the same result shape as :func:`rosetta`; the console is plain text here (not a terminal)."""
+    import contextlib
+    import io
+
+    from rosetta_orchestrator.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    try:
+        os.chdir(ROOT)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["pipeline", *args])
+    finally:
+        os.chdir(cwd)
+    return subprocess.CompletedProcess(["rosetta", "pipeline", *args], code, out.getvalue(), err.getvalue())

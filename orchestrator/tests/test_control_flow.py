@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from orch_helpers import HERE, rosetta
+from orch_helpers import HERE, rosetta, rosetta_inprocess
 
 from rosetta_orchestrator import Pipeline
 from rosetta_orchestrator import conditions as c
@@ -144,7 +144,7 @@ def forms(echo_image: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str
                                ["--param", "MinRows=11", "--upload", f"{HERE / 'pipelines' / 'prepare.py'}={code}",
                                 "--name", "sdk-native-test"])}
     for key, (file, extra) in runs.items():
-        res = rosetta("run", file, *common, *extra, timeout=600)
+        res = rosetta_inprocess("run", file, *common, *extra)
         saved = sorted((tmp / "runs").glob("*/result.json"), key=lambda f: f.stat().st_mtime)[-1]
         out[key] = (res, json.loads(saved.read_text()))
     return out
@@ -280,7 +280,8 @@ def test_resume_reruns_only_failed_and_not_started(echo_image: str, tmp_path: Pa
     (tmp_path / "good.csv").write_text("1\n2\n")
     file = str(HERE / "pipelines" / "resume.py")
     common = ["--store", str(tmp_path / "s3"), "--workdir", str(tmp_path / "runs")]
-    res = rosetta("run", file, *common, "--upload", f"{tmp_path / 'bad.csv'}=s3://rosetta-test/resume/train.csv")
+    res = rosetta_inprocess("run", file, *common, "--upload",
+                            f"{tmp_path / 'bad.csv'}=s3://rosetta-test/resume/train.csv")
     assert res.returncode == 1, res.stderr[-3000:]
     first = json.loads(next((tmp_path / "runs").glob("*/result.json")).read_text())
     assert {n: s["status"] for n, s in first["steps"].items()} == {
@@ -292,8 +293,8 @@ def test_resume_reruns_only_failed_and_not_started(echo_image: str, tmp_path: Pa
 
         execute(load_source(file), store=LocalStore(tmp_path / "s3"), workdir=tmp_path / "runs",
                 parameters={"X": "1"}, resume=execution)
-    res = rosetta("run", file, *common, "--resume", execution,
-                  "--upload", f"{tmp_path / 'good.csv'}=s3://rosetta-test/resume/train.csv")
+    res = rosetta_inprocess("run", file, *common, "--resume", execution,
+                            "--upload", f"{tmp_path / 'good.csv'}=s3://rosetta-test/resume/train.csv")
     assert res.returncode == 0, res.stderr[-3000:]
     resumed = json.loads((tmp_path / "runs" / execution / "result.json").read_text())
     assert resumed["execution_id"] == execution  # RetryPipelineExecution keeps the execution

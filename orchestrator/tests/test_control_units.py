@@ -121,7 +121,7 @@ def test_plan_errors_name_the_step(definition: dict[str, Any], message: str) -> 
 # -- registry ------------------------------------------------------------------------------------
 def test_registry_versions_and_approval(tmp_path: Path) -> None:
     reg = Registry(LocalStore(tmp_path))
-    spec = {"Containers": [{"Image": "img:1", "ModelDataUrl": "s3://b/m.tar.gz"}]}
+    spec = {"Containers": [{"Image": "img:1", "ModelDataUrl": "s3://bkt/m.tar.gz"}]}
     src = {"pipeline": "p", "execution_id": "e1", "step": "Register"}
     one = reg.register({"ModelPackageGroupName": "grp", "InferenceSpecification": spec}, source=src)
     two = reg.register({"ModelPackageGroupName": "grp", "InferenceSpecification": spec,
@@ -213,3 +213,37 @@ def test_plan_byte_ranges() -> None:
     assert b"".join(r.body for r in reqs) == b"h\n" + b"12345\n" * 5
     with pytest.raises(batching.BatchError, match="exceeds MaxPayloadInMB=1"):
         batching.plan([b"x" * (batching.MIB + 1)], "MultiRecord", batching.MIB, limit_name="MaxPayloadInMB=1")
+
+
+def test_registry_and_cache_entries_on_an_s3_endpoint() -> None:
+    """The same registry through an S3 API (a moto server on 127.0.0.1 standing in for MinIO/S3):
+    versions are claimed with conditional writes (If-None-Match)."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    from rosetta_orchestrator.local.store import S3Store
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        store = S3Store(f"http://127.0.0.1:{port}")
+        reg = Registry(store)
+        src = {"pipeline": "p", "execution_id": "e", "step": "R"}
+        versions = [reg.register({"ModelPackageGroupName": "g"}, source=src)["ModelPackageVersion"] for _ in range(2)]
+        assert versions == [1, 2] and [v["ModelPackageVersion"] for v in reg.versions("g")] == [1, 2]
+        with pytest.raises(FileExistsError):
+            store.write_text("s3://rosetta-local/model-registry/g/versions/1.json", "{}", exclusive=True)
+        assert reg.set_status("g/2", "Approved")["ModelApprovalStatus"] == "Approved"
+        cache.save(store, "p", "Train", "k1", "exec-1", {"ModelArtifacts": {"S3ModelArtifacts": "s3://bkt/m.tar.gz"}})
+        setting = cache.CacheSetting(True, None)
+        assert cache.lookup(store, "p", "Train", "k1", setting, "Training")[1] == "outputs gone (s3://bkt/m.tar.gz)"
+        store.write_text("s3://bkt/m.tar.gz", "model")
+        entry, why = cache.lookup(store, "p", "Train", "k1", setting, "Training")
+        assert why == "hit" and entry is not None and entry["execution_id"] == "exec-1"
+        assert cache.lookup(store, "p", "Train", "other", setting, "Training") == (None, "miss")
+    finally:
+        server.stop()

@@ -48,12 +48,10 @@ class PrecheckFailed(RuntimeError):
 def static_value(value: Any, parameters: dict[str, Any]) -> Any:
     """A definition value resolved with parameters only; ``_RUNTIME`` if it needs the run."""
     if isinstance(value, dict):
-        if set(value) == {"Get"}:
+        if set(value) == {"Get"}:  # parameters are known; steps and execution variables are not yet
             ref = str(value["Get"])
             if ref.startswith("Parameters."):
                 return parameters.get(ref.split(".", 1)[1], _RUNTIME)
-            if ref in ("Execution.PipelineName",):
-                return _RUNTIME
             return _RUNTIME
         if set(value) == {"Std:Join"}:
             parts = [static_value(v, parameters) for v in value["Std:Join"].get("Values") or []]

@@ -152,7 +152,8 @@ class _RecordCheck:
         self.ctx = ctx
         self.active = (strategy == "MultiRecord" and t_in.get("SplitType") == "Line"
                        and t_out.get("AssembleWith") == "Line")
-        self.headered = records.header_expected(t_in.get("ContentType"), env)
+        # a header is a line of its own only when files are split into lines
+        self.headered = t_in.get("SplitType") == "Line" and records.header_expected(t_in.get("ContentType"), env)
         self.features = features
         self.header_lines = 0
         self._unchecked: set[str] = set()
