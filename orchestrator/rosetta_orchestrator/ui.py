@@ -34,13 +34,14 @@ def make_console() -> Console:
     return probe
 
 
-def status_text(s: StepResult) -> str:
+def status_text(s: StepResult, *, short: bool = False) -> str:
+    """A step's status in words; ``short`` for the table (the long forms go below it)."""
     if s.status == "Succeeded" and s.cached_from:
-        return f"cached ({s.cached_from})"
+        return "cached" if short else f"cached ({s.cached_from})"
     if s.status == "Succeeded" and s.reused_from:
-        return f"reused ({s.reused_from})"
+        return "reused" if short else f"reused ({s.reused_from})"
     if s.status == "NotRun":
-        return s.reason or "not run"
+        return "not run" if short else (s.reason or "not run")
     if s.status == "NotStarted":
         return "not started"
     text = s.status
@@ -136,12 +137,19 @@ def table(console: Console, title: str, columns: Sequence[str], rows: Sequence[S
 
 
 def summary(console: Console, result: RunResult, runtimes: dict[str, str], *, plain: bool) -> None:
-    rows = [(s.name, s.type, runtimes.get(s.name, ""), status_text(s),
+    rows = [(s.name, s.type, runtimes.get(s.name, ""), status_text(s, short=True),
              f"{s.seconds:.1f}" if s.status in ("Succeeded", "Failed") else "", s.image)
             for s in result.steps.values()]
     table(console, f"{result.pipeline} · execution {result.execution_id} · {result.status} in {result.seconds:.1f} s",
           ("step", "type", "runtime", "status", "seconds", "image"), rows, plain=plain, right=("seconds",))
     out = console.out if plain else console.print
+    for label, attr in (("cached", "cached_from"), ("reused", "reused_from")):
+        sources: dict[str, list[str]] = {}
+        for s in result.steps.values():
+            if s.status == "Succeeded" and getattr(s, attr):
+                sources.setdefault(getattr(s, attr), []).append(s.name)
+        for source, names in sources.items():
+            out(f"{label} from execution {source}: {', '.join(names)}", highlight=False)
     for s in result.steps.values():
         if s.type == "Condition" and s.status == "Succeeded":
             taken = "if" if s.properties.get("Outcome") else "else"
