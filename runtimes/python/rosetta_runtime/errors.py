@@ -35,6 +35,20 @@ class HTTPError(Exception):
         self.headers = headers or {}
 
 
+def caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` is a ``kind`` or wraps one (``__cause__``/``__context__`` at any depth): a signal
+    handler's exception raised inside a C extension's initialisation reaches us wrapped, e.g. as
+    pybind11's ``ImportError: initialization failed`` caused by it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class BadRequest(HTTPError):
     def __init__(self, message: str) -> None:
         super().__init__(400, message)

@@ -19,7 +19,7 @@ from rosetta_runtime.checkpoints import checkpoint_dir
 from rosetta_runtime.cluster import Cluster, read_resourceconfig
 from rosetta_runtime.data import Channels
 from rosetta_runtime.environment import toolkit_env
-from rosetta_runtime.errors import DataError, HyperparameterError, RosettaError, UserCodeError
+from rosetta_runtime.errors import DataError, HyperparameterError, RosettaError, UserCodeError, caused_by
 from rosetta_runtime.failure import write_failure
 from rosetta_runtime.paths import Paths
 from rosetta_runtime.user import (
@@ -39,8 +39,20 @@ class Stopped(BaseException):
     """SIGTERM from StopTrainingJob (T-21); a BaseException so user ``except Exception`` can't eat it."""
 
 
+#: set by the handler: a SIGTERM landing inside a C extension's initialisation comes back wrapped
+#: (pybind11: ``ImportError: initialization failed`` from it) or is swallowed by a library's
+#: ``except ImportError`` fallback, so the exception alone cannot be trusted to say it was a stop
+_sigterm = {"received": False}
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _sigterm["received"] = True
     raise Stopped()
+
+
+def _is_stop(exc: BaseException) -> bool:
+    """A failure after a SIGTERM, or one wrapping the handler's exception, is the stop (T-21)."""
+    return _sigterm["received"] or caused_by(exc, Stopped)
 
 
 def _read_json(path: Path, what: str, required: bool = False) -> Any:
@@ -87,8 +99,26 @@ def metadata(module: ModuleType, model: Any, hp: Any, data: Channels) -> dict[st
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
+def _stopped(paths: Paths, module: ModuleType | None, exc: BaseException) -> int:
+    """T-21: the user's checkpoint hook (if model.py got far enough to define one), then the failure file."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a repeated SIGTERM must not cut the hook short
+    hook = getattr(module, "checkpoint", None)
+    if callable(hook):
+        try:
+            hook(checkpoint_dir(paths))
+        except Exception as err:
+            print(f"rosetta: checkpoint hook failed: {err!r}", file=sys.stderr)
+    if module is None:
+        detail = f"while {paths.user_file.name} was being imported"
+    else:
+        detail = "checkpoint hook " + ("called" if callable(hook) else "not defined")
+    write_failure(paths.failure, "Stopped", f"received SIGTERM (StopTrainingJob); {detail}", exc)
+    return EXIT_STOPPED
+
+
 def run(paths: Paths | None = None) -> int:
     paths = paths or Paths.from_env()
+    _sigterm["received"] = False
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     module = None
     try:
@@ -96,6 +126,8 @@ def run(paths: Paths | None = None) -> int:
         if not isinstance(raw_hp, dict):
             raise HyperparameterError("hyperparameters.json must hold an object")
         module = load_user_module(paths)
+        if _sigterm["received"]:  # it landed in the import and a library's fallback swallowed it
+            raise Stopped()
         if not callable(getattr(module, "fit", None)):
             raise UserCodeError(f"{paths.user_file.name} defines no fit(data, hyperparameters)")
         hp = hyper.parse(raw_hp, declared_hyperparameters(module.fit))
@@ -119,22 +151,20 @@ def run(paths: Paths | None = None) -> int:
         print(f"rosetta: model saved to {paths.model_dir}", flush=True)
         return 0
     except Stopped as exc:
-        hook = getattr(module, "checkpoint", None)
-        if callable(hook):
-            try:
-                hook(checkpoint_dir(paths))
-            except Exception as err:
-                print(f"rosetta: checkpoint hook failed: {err!r}", file=sys.stderr)
-        write_failure(paths.failure, "Stopped", "received SIGTERM (StopTrainingJob); checkpoint hook "
-                      + ("called" if callable(hook) else "not defined"), exc)
-        return EXIT_STOPPED
+        return _stopped(paths, module, exc)
     except RosettaError as exc:
+        if _is_stop(exc):
+            return _stopped(paths, module, exc)
         write_failure(paths.failure, exc.kind, str(exc), exc)
         return EXIT_FAILED
     except MemoryError as exc:
+        if _is_stop(exc):
+            return _stopped(paths, module, exc)
         write_failure(paths.failure, "MemoryError", "out of memory during training", exc)
         return EXIT_FAILED
     except Exception as exc:
+        if _is_stop(exc):
+            return _stopped(paths, module, exc)
         write_failure(paths.failure, "InternalError", f"{type(exc).__name__}: {exc}", exc)
         return EXIT_FAILED
     finally:

@@ -6,6 +6,8 @@ import json
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +120,79 @@ def checkpoint(checkpoint_dir):
     assert train.run() == train.EXIT_STOPPED == 143
     assert (ml / "checkpoints" / "state.txt").read_text() == "epoch 3"
     assert failure_of(ml)[0] == "Stopped: received SIGTERM (StopTrainingJob); checkpoint hook called"
+
+
+#: a SIGTERM landing in a C extension's initialisation (scikit-learn's import, T-21): pybind11 re-raises
+#: the handler's exception as ``ImportError: initialization failed`` from it; a library may then fall
+#: back quietly (``except ImportError``), or the chain may be lost. model.py plays each part for real:
+#: it sends itself the SIGTERM and handles the handler's exception as those layers do.
+SIGTERM_IN_IMPORT = '''
+import os, signal
+
+def _extension_init():
+    os.kill(os.getpid(), signal.SIGTERM)  # the handler runs inside this call
+    return sum(range(1000))
+
+failed = None
+try:
+    _extension_init()
+except BaseException as exc:
+    failed = exc
+    {handling}
+if failed is not None and {fail_after}:
+    raise ImportError("initialization failed")  # raised afresh: no __cause__, no __context__
+
+def fit(data, hp):
+    return "trained anyway"
+def predict(model, X):
+    return X
+'''
+
+
+IMPORT_STOPS = {  # id -> (handling, fail_after)
+    "wrapped": ('raise ImportError("initialization failed") from exc', False),
+    "chain-lost": ("pass", True),
+    "swallowed": ("pass  # a fallback import", False),
+}
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("wrapped", "Stopped: received SIGTERM (StopTrainingJob); while model.py was being imported"),
+    ("chain-lost", "Stopped: received SIGTERM (StopTrainingJob); while model.py was being imported"),
+    ("swallowed", "Stopped: received SIGTERM (StopTrainingJob); checkpoint hook not defined"),
+])
+def test_sigterm_while_model_py_is_imported_is_a_stop(ml: Path, user_code: Callable[[str], Path],
+                                                      case: str, reason: str) -> None:  # T-21
+    handling, fail_after = IMPORT_STOPS[case]
+    user_code(SIGTERM_IN_IMPORT.format(handling=handling, fail_after=fail_after))
+    setup_job(ml, {}, {"train": IRIS / "data" / "train.csv"})
+    assert train.run() == train.EXIT_STOPPED == 143
+    lines = failure_of(ml)
+    assert lines[0] == reason
+    assert not (ml / "model" / "model.pkl").exists()  # never a silent success after a stop
+
+
+def test_an_import_error_without_sigterm_stays_a_user_code_error(ml: Path, user_code: Callable[[str], Path]) -> None:
+    """After a stopped run in the same process, a plain failing import is the user's error again."""
+    user_code(SIGTERM_IN_IMPORT.format(handling="raise ImportError('initialization failed') from exc",
+                                       fail_after=False))
+    setup_job(ml, {}, {"train": IRIS / "data" / "train.csv"})
+    assert train.run() == 143
+    user_code("raise ImportError('initialization failed')\n")
+    assert train.run() == train.EXIT_FAILED
+    assert failure_of(ml)[0] == "UserCodeError: model.py failed to import: ImportError: initialization failed"
+
+
+@pytest.mark.parametrize("case", ["wrapped", "chain-lost", "swallowed"])
+def test_serve_stopped_while_model_py_is_imported_exits_quietly(ml: Path, user_code: Callable[[str], Path],
+                                                                case: str) -> None:  # S-13
+    """``serve`` stopped during the import of model.py is a stop (exit 0), not `cannot serve`."""
+    handling, fail_after = IMPORT_STOPS[case]
+    code = user_code(SIGTERM_IN_IMPORT.format(handling=handling, fail_after=fail_after))
+    env = {**os.environ, "ROSETTA_CODE_DIR": str(code), "SAGEMAKER_BIND_TO_PORT": "0",
+           "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
+    res = subprocess.run([sys.executable, "-c", "import sys; from rosetta_runtime import entrypoint; "
+                          "sys.exit(entrypoint.main(['rosetta', 'serve']))"],
+                         env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "cannot serve" not in res.stderr
