@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from rosetta_runtime import log_metric
+from rosetta_runtime import log_metric, rowwise
 
 
 @dataclass
@@ -24,5 +24,6 @@ def fit(data, hp: Hyperparameters) -> RandomForestClassifier:
     return model
 
 
+@rowwise  # one prediction per row, from that row only: concurrent requests may share a call
 def predict(model: RandomForestClassifier, X: np.ndarray) -> np.ndarray:
     return model.predict(X)

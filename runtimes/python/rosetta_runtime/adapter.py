@@ -33,7 +33,9 @@ class ModelAdapter(Protocol):
     Optional attributes, read once when serving starts: ``features`` (the request columns from
     ``rosetta.json``: a first CSV line equal to them is a header, D1) and ``has_input_fn`` /
     ``has_output_fn`` (whether the user wrote the hooks: without them 415 and 406 are answered
-    before decoding, D3; an adapter without these attributes is asked for both every time).
+    before decoding, D3; an adapter without these attributes is asked for both every time), and
+    ``rowwise`` (the user declared predict row-wise: concurrent requests may share one
+    :meth:`predict` call, D9; absent means no).
 
     Multi-model mode (D6) calls the optional ``prepare()`` once at start (load user code, no model),
     then gives every model a ``copy.copy()`` of the prepared adapter and calls its :meth:`load`.

@@ -15,6 +15,7 @@ from typing import Any
 
 from rosetta_runtime import codecs
 from rosetta_runtime.adapter import ModelAdapter
+from rosetta_runtime.batching import Batcher
 from rosetta_runtime.errors import HTTPError
 from rosetta_runtime.paths import ServingSettings
 from rosetta_runtime.wire import Reply, Request
@@ -58,6 +59,9 @@ class Predictor:
         #: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: the answer's type when Accept is absent, empty or */*
         self._default_accept = codecs.parse_media_type(settings.default_accept)[0] if settings.default_accept else None
         self._default_codec = codecs.lookup(self._default_accept) if self._default_accept else None
+        #: D9: concurrent requests share predict calls (per model and worker) when predict is row-wise
+        self.batcher = (Batcher(self._predict, settings.batch_max_rows, settings.batch_wait_ms / 1000)
+                        if batching_on(adapter, settings) else None)
 
     def _negotiate(self, accept: str | None, codec: codecs.Codec | None) -> tuple[str | None, codecs.Codec | None]:
         """D3: Accept absent, empty or */* → SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT, else the request's
@@ -92,7 +96,10 @@ class Predictor:
                 return _unsupported(req.content_type)
             X = codec.decode(req.body, params, self._options)
         try:
-            predictions = await self._predict(X, len(req.body))
+            if self.batcher is not None:
+                predictions = await self.batcher.predict(X, len(req.body))
+            else:
+                predictions = await self._predict(X, len(req.body))
         except HTTPError:
             raise
         except Exception as exc:
@@ -139,6 +146,21 @@ class Predictor:
                     log.warning("small requests took over %.0f ms (last %.0f ms): predictions move to a thread",
                                 INLINE_LIMIT_S * 1e3, took * 1e3)
         return await asyncio.get_running_loop().run_in_executor(predict_thread(), self.adapter.predict, X)
+
+
+def batching_on(adapter: ModelAdapter, settings: ServingSettings) -> bool:
+    """D9: ``ROSETTA_BATCHING=auto`` (the default) and the user declared predict row-wise."""
+    return settings.batching == "auto" and getattr(adapter, "rowwise", False) is True
+
+
+def batching_status(adapter: ModelAdapter, settings: ServingSettings) -> str:
+    """The start-up log line's words on batching (D9)."""
+    if batching_on(adapter, settings):
+        return (f"batching on: up to {settings.batch_max_rows} rows per predict call, "
+                f"wait {settings.batch_wait_ms:g} ms (ROSETTA_BATCH_MAX_ROWS, ROSETTA_BATCH_WAIT_MS)")
+    if settings.batching == "off":
+        return "batching off (ROSETTA_BATCHING=off)"
+    return "batching off: predict is not declared row-wise (@rosetta_runtime.rowwise)"
 
 
 def first_line(exc: BaseException) -> str:

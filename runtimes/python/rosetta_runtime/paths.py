@@ -32,6 +32,14 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _env_number(name: str, default: float) -> float:
+    raw = _env(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
 def _env_bool(name: str, default: bool = False) -> bool:
     raw = _env(name).lower()
     return default if not raw else raw in {"1", "true", "yes", "on"}
@@ -128,6 +136,12 @@ class ServingSettings:
     mme_memory_bytes: int = 0
     #: ROSETTA_MME_STATE_DIR: the registry the worker processes share (D6)
     mme_state_dir: Path = Path("/tmp/rosetta-mme")
+    #: ROSETTA_BATCHING (D9): "auto" batches the requests of a model whose predict is declared row-wise; "off"
+    batching: str = "auto"
+    #: ROSETTA_BATCH_MAX_ROWS (D9): no batch exceeds it (a single larger request runs alone)
+    batch_max_rows: int = 512
+    #: ROSETTA_BATCH_WAIT_MS (D9): how long a batch formed after a prediction may wait to fill (0: not at all)
+    batch_wait_ms: float = 0.0
 
     @property
     def max_body_bytes(self) -> int:
@@ -140,6 +154,15 @@ class ServingSettings:
         strategy = _env("SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD").upper().replace("MULTIRECORD", "MULTI_RECORD")
         strategy = strategy.replace("SINGLERECORD", "SINGLE_RECORD")
         multi_model = _env("SAGEMAKER_MULTI_MODEL").lower() == "true"
+        batching = _env("ROSETTA_BATCHING", "auto").lower()
+        if batching not in BATCHING_MODES:
+            raise ValueError(f"ROSETTA_BATCHING must be 'auto' or 'off', got {_env('ROSETTA_BATCHING')!r}")
+        max_rows = _env_int("ROSETTA_BATCH_MAX_ROWS", 512)
+        if max_rows < 1:
+            raise ValueError(f"ROSETTA_BATCH_MAX_ROWS must be at least 1, got {max_rows}")
+        wait_ms = _env_number("ROSETTA_BATCH_WAIT_MS", 0.0)
+        if not 0 <= wait_ms < float("inf"):
+            raise ValueError(f"ROSETTA_BATCH_WAIT_MS must be milliseconds ≥ 0, got {_env('ROSETTA_BATCH_WAIT_MS')!r}")
         return cls(
             port=_env_int("SAGEMAKER_BIND_TO_PORT", 8080),
             workers=max(1, workers),
@@ -155,8 +178,14 @@ class ServingSettings:
             multi_model=multi_model,
             mme_memory_bytes=_memory_budget() if multi_model else 0,
             mme_state_dir=Path(_env("ROSETTA_MME_STATE_DIR") or "/tmp/rosetta-mme"),
+            batching=batching,
+            batch_max_rows=max_rows,
+            batch_wait_ms=wait_ms,
         )
 
+
+#: the values of ROSETTA_BATCHING (D9)
+BATCHING_MODES = ("auto", "off")
 
 #: the share of the container's memory that models may take when ROSETTA_MME_MEMORY_MB is not set (D6)
 MME_MEMORY_SHARE = 0.8

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING
 
 from rosetta_runtime import codecs
 from rosetta_runtime.adapter import ModelAdapter, load_adapter, warm_up
-from rosetta_runtime.errors import RosettaError
-from rosetta_runtime.invocations import FAST_WARM_UP_S
+from rosetta_runtime.errors import RosettaError, caused_by
+from rosetta_runtime.invocations import FAST_WARM_UP_S, batching_status
 from rosetta_runtime.paths import Paths, ServingSettings
 
 if TYPE_CHECKING:
@@ -146,14 +146,28 @@ class _Shutdown(Exception):
     pass
 
 
+#: set by the handler: a SIGTERM inside a C extension's initialisation may come back as another error
+#: with the chain lost (pybind11's ``ImportError: initialization failed``)
+_shutdown = {"requested": False}
+
+
 def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
+    _shutdown["requested"] = True
     raise _Shutdown()
+
+
+def _is_shutdown(exc: BaseException) -> bool:
+    return _shutdown["requested"] or caused_by(exc, _Shutdown)
 
 
 def run() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    settings = ServingSettings.from_env()
+    try:
+        settings = ServingSettings.from_env()
+    except ValueError as exc:
+        print(f"rosetta: cannot serve: {exc}", file=sys.stderr, flush=True)
+        return 1
     if settings.multi_model:
         return run_multi_model(settings)
     paths = Paths.from_env()
@@ -167,12 +181,17 @@ def run() -> int:
         adapter.load(Path(paths.model_dir))
         warm = warm_up(adapter)
         _import_worker_modules()
+        if _shutdown["requested"]:  # it landed in an import and a library's fallback swallowed it
+            raise _Shutdown()
         log.info("model ready in %.2f s; starting %d workers", time.perf_counter() - t0, settings.workers)
+        log.info("%s", batching_status(adapter, settings))
     except _Shutdown:
         os.kill(responder, signal.SIGKILL)
         return 0
     except (RosettaError, Exception) as exc:  # a missing/corrupt model must not serve 503 forever
         os.kill(responder, signal.SIGKILL)
+        if _is_shutdown(exc):  # a SIGTERM inside a C extension's import comes back as its error
+            return 0
         kind = getattr(exc, "kind", type(exc).__name__)
         print(f"rosetta: cannot serve: {kind}: {exc}", file=sys.stderr, flush=True)
         log.debug("load failure", exc_info=exc)
@@ -204,12 +223,17 @@ def run_multi_model(settings: ServingSettings) -> int:
         if callable(prepare):
             prepare()
         Registry(settings.mme_state_dir).reset()  # a restarted server starts with no model
+        log.info("%s", batching_status(prototype, settings))
         _import_worker_modules()
+        if _shutdown["requested"]:
+            raise _Shutdown()
     except _Shutdown:
         os.kill(responder, signal.SIGKILL)
         return 0
     except Exception as exc:
         os.kill(responder, signal.SIGKILL)
+        if _is_shutdown(exc):
+            return 0
         kind = getattr(exc, "kind", type(exc).__name__)
         print(f"rosetta: cannot serve: {kind}: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rosetta_runtime.batching import is_rowwise
 from rosetta_runtime.errors import ModelLoadError, UserCodeError
 from rosetta_runtime.paths import Paths
 
@@ -105,12 +106,15 @@ class PythonModel:
         self.features: list[str] | None = None
         self.has_input_fn = False
         self.has_output_fn = False
+        #: predict is declared ``@rosetta_runtime.rowwise``: concurrent requests may share a call (D9)
+        self.rowwise = False
 
     def prepare(self) -> None:
         """Import the user's code once; multi-model mode then copies this adapter per model (D6)."""
         self.module = load_user_module()
         self.has_input_fn = callable(getattr(self.module, "input_fn", None))
         self.has_output_fn = callable(getattr(self.module, "output_fn", None))
+        self.rowwise = is_rowwise(getattr(self.module, "predict", None))
 
     def load(self, model_dir: Path) -> None:
         if self.module is None:
