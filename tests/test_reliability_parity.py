@@ -73,8 +73,11 @@ def test_golden_bodies_agree_across_images(golden_runs: dict[str, tuple[Report, 
         got = {image: golden.normalized(a.response) if a is not None and a.response is not None else None
                for image, a in answers.items()}
         reference_image, reference = next(iter(got.items()))
+        # a case with a message pattern documents that the words may differ (a JSON parser's own): status only
+        loose = "message_pattern" in case.expect
         for image, value in got.items():
-            if value is None or reference is None or not golden.agree(value, reference):
+            if value is None or reference is None or not (
+                    value[0] == reference[0] if loose else golden.agree(value, reference)):
                 disagreements.append(f"{case.id}: {reference_image} {reference!r:.160} vs {image} {value!r:.160}")
     assert not disagreements, f"{len(disagreements)} body disagreements:\n" + "\n".join(disagreements)
 

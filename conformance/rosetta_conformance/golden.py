@@ -239,16 +239,22 @@ def judge(case: Case, r: Response) -> list[str]:
 
 
 def normalized(r: Response) -> tuple[int, str, Any]:
-    """What must agree between runtimes for one request: status, and the body as parsed values
-    (records) or its first line (messages), or the raw body otherwise."""
-    ctype = r.headers.get("content-type", "")
-    if r.status >= 400 or media_type(ctype) == "text/plain":
+    """What must agree between runtimes for one request: the status, and the body as parsed values
+    (records, or a JSON document), its first line (messages), nothing (an empty body), or the raw bytes."""
+    ctype = media_type(r.headers.get("content-type", ""))
+    if not r.body:
+        return r.status, "empty", b""
+    if r.status >= 400 or ctype == "text/plain":
         return r.status, "message", r.body.decode("utf-8", errors="replace").split("\n", 1)[0]
-    if media_type(ctype) in ("text/csv", "application/json", "application/jsonlines"):
-        try:
+    try:
+        if ctype == "application/json":
+            doc = json.loads(r.body)
+            if isinstance(doc, dict) and "predictions" not in doc:
+                return r.status, "json", doc
+        if ctype in ("text/csv", "application/json", "application/jsonlines"):
             return r.status, "records", parse_records(r.body, ctype)
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            pass
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        pass
     return r.status, "body", r.body
 
 

@@ -58,6 +58,13 @@ def test_normalized_bodies_agree_across_runtimes() -> None:
     m1 = golden.normalized(_r(400, b"cannot decode payload: input refused\n", "text/plain"))
     m2 = golden.normalized(_r(400, b"cannot decode payload: ValueError: input refused\n", "text/plain"))
     assert not golden.agree(m1, m2)
+    # an empty body is empty whatever its content type; JSON documents compare as parsed values
+    assert golden.agree(golden.normalized(_r(200, b"", "text/plain")), golden.normalized(_r(200, b"", "")))
+    spaced = golden.normalized(_r(200, b'{"MaxPayloadInMB": 2, "BatchStrategy": "MULTI_RECORD"}', "application/json"))
+    compact = golden.normalized(_r(200, b'{"BatchStrategy":"MULTI_RECORD","MaxPayloadInMB":2}', "application/json"))
+    assert golden.agree(spaced, compact)
+    assert not golden.agree(spaced, golden.normalized(_r(200, b'{"BatchStrategy":"MULTI_RECORD","MaxPayloadInMB":6}',
+                                                        "application/json")))
 
 
 def test_expected_differences_need_reasons(tmp_path: Path) -> None:
