@@ -14,7 +14,8 @@ from rosetta_orchestrator.api import (
     StepHandle,
     TrainingHandle,
     TransformHandle,
+    TuningHandle,
 )
 
 __all__ = ["ConditionHandle", "ModelHandle", "Pipeline", "ProcessingHandle", "RegisterHandle", "StepHandle",
-           "TrainingHandle", "TransformHandle"]
+           "TrainingHandle", "TransformHandle", "TuningHandle"]

@@ -88,6 +88,33 @@ class TrainingHandle(StepHandle):
 
 
 @dataclass
+class TuningHandle(StepHandle):
+    """A Tuning step; its training jobs write to ``s3://<bucket>/<output_prefix>/<job>/output/``."""
+
+    bucket: str = ""
+    output_prefix: str = ""
+
+    @property
+    def best_job_name(self) -> Any:
+        """``BestTrainingJob.TrainingJobName``."""
+        return self.step.properties.BestTrainingJob.TrainingJobName
+
+    @property
+    def best_objective(self) -> Any:
+        """The best job's final objective metric value."""
+        return self.step.properties.BestTrainingJob.FinalHyperParameterTuningJobObjectiveMetric.Value
+
+    @property
+    def best_model_data(self) -> Any:
+        """``model.tar.gz`` of the best training job (the SDK's ``get_top_model_s3_uri(0, …)``)."""
+        return self.top_model_data(0)
+
+    def top_model_data(self, k: int) -> Any:
+        """``model.tar.gz`` of the k-th best training job (0 = the best; at most 49)."""
+        return self.step.get_top_model_s3_uri(top_k=k, s3_bucket=self.bucket, prefix=self.output_prefix)
+
+
+@dataclass
 class ModelHandle(StepHandle):
     @property
     def model_name(self) -> Any:
@@ -241,16 +268,22 @@ class Pipeline:
                    env: Mapping[str, Value] | None = None, runtime: str | None = None,
                    property_files: Mapping[str, tuple[str, str]] | Sequence[Any] = (),
                    depends_on: Sequence[Any] = (), cache: str | bool | None = None,
-                   retry: Sequence[Any] = ()) -> ProcessingHandle:
+                   retry: Sequence[Any] = (), instance_count: Value = 1,
+                   distribution: str | Mapping[str, str] = "FullyReplicated") -> ProcessingHandle:
         """A processing job: ``inputs`` land in ``/opt/ml/processing/input/<name>``, ``outputs`` are
         collected from ``/opt/ml/processing/output/<name>``; ``code`` (a .py, .R or .jl file)
         is shipped as input ``code`` and started with the matching interpreter.
+
+        ``instance_count`` hosts run the script; ``distribution`` (one value, or per input name)
+        is ``FullyReplicated`` (every host gets every file) or ``ShardedByS3Key`` (each host one
+        share of the objects); every host's outputs are merged.
 
         ``property_files={"evaluation": ("evaluation", "evaluation.json")}`` declares a property
         file (name: (output, path in it)) for :meth:`ProcessingHandle.json`; SDK ``PropertyFile``
         objects are accepted too."""
         s = sdk()
-        proc_inputs = [_proc_input(ch, uri, f"{PROCESSING}/input/{ch}") for ch, uri in (inputs or {}).items()]
+        proc_inputs = [_proc_input(ch, uri, f"{PROCESSING}/input/{ch}", _distribution(distribution, ch))
+                       for ch, uri in (inputs or {}).items()]
         if code is not None:
             script = self.path(code)
             if not script.is_file():
@@ -267,7 +300,7 @@ class Pipeline:
         proc_outputs = [s.ProcessingOutput(output_name=o, s3_output=s.ProcessingS3Output(
             s3_uri=self.run_prefix(name, o), local_path=f"{PROCESSING}/output/{o}", s3_upload_mode="EndOfJob"))
             for o in outputs]
-        processor = s.Processor(role=self.role, image_uri=image, instance_count=1,
+        processor = s.Processor(role=self.role, image_uri=image, instance_count=instance_count,
                                 instance_type=self.instance_type, entrypoint=list(entrypoint),
                                 env=dict(env or {}) or None, sagemaker_session=self.session,
                                 base_job_name=_job_base(name))
@@ -283,8 +316,16 @@ class Pipeline:
                  hyperparameters: Mapping[str, Value] | None = None, env: Mapping[str, Value] | None = None,
                  content_type: str = "text/csv", max_runtime: int = 3600, runtime: str | None = None,
                  depends_on: Sequence[Any] = (), metrics: Sequence[str] | Mapping[str, str] = (),
-                 cache: str | bool | None = None, retry: Sequence[Any] = ()) -> TrainingHandle:
+                 cache: str | bool | None = None, retry: Sequence[Any] = (), instance_count: Value = 1,
+                 distribution: str | Mapping[str, str] = "FullyReplicated", checkpoint: bool | Value = None,
+                 checkpoint_local: str | None = None) -> TrainingHandle:
         """A training job (``IMAGE train``); every hyperparameter is sent as a string (T-02).
+
+        ``instance_count`` hosts (``algo-1`` …) train together; ``distribution`` (one value, or per
+        channel) is ``FullyReplicated`` or ``ShardedByS3Key``. ``checkpoint=True`` keeps the
+        checkpoint folder (``checkpoint_local``, default ``/opt/ml/checkpoints``) in
+        ``s3://…/runs/<execution>/<step>/checkpoints`` (an S3 URI of your own otherwise): a retried
+        or resumed job starts from it (``load_checkpoint()``).
 
         ``metrics``: the names the training code logs with ``log_metric`` (each becomes a
         MetricDefinition matching the runtimes' line ``#metric <name>=<value>``), or
@@ -292,26 +333,76 @@ class Pipeline:
         fills ``FinalMetricDataList`` only through these definitions, and so does the local runner.
         """
         s = sdk()
-        trainer = s.ModelTrainer(
-            training_image=image, role=self.role, sagemaker_session=self.session, base_job_name=_job_base(name),
-            compute=s.Compute(instance_type=self.instance_type, instance_count=1),
-            output_data_config=s.OutputDataConfig(s3_output_path=self.run_prefix(name)),
-            stopping_condition=s.StoppingCondition(max_runtime_in_seconds=max_runtime),
-            hyperparameters={k: _as_str(v) for k, v in (hyperparameters or {}).items()},
-            environment=dict(env or {}) or None)
-        definitions = metric_definitions(metrics)
-        if definitions:
-            trainer = trainer.with_metric_definitions(
-                [s.MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in definitions])
-        channels = [s.InputData(channel_name=ch, data_source=uri, content_type=content_type)
-                    for ch, uri in inputs.items()]
+        ckpt = None
+        if checkpoint is not None and checkpoint is not False:
+            uri = self.run_prefix(name, "checkpoints") if checkpoint is True else checkpoint
+            ckpt = s.CheckpointConfig(s3_uri=uri, local_path=checkpoint_local or "/opt/ml/checkpoints")
+        trainer = self._trainer(name, image, self.run_prefix(name), hyperparameters, env, max_runtime,
+                                instance_count, metrics, ckpt)
+        channels = _channels(inputs, content_type, distribution)
         step = s.TrainingStep(name=name, step_args=trainer.train(input_data_config=channels),
                               depends_on=list(depends_on) or None, cache_config=_cache(cache),
                               retry_policies=list(retry) or None)
         return self._keep(TrainingHandle(name, step, image, self._runtime(image, runtime)))
 
+    def _trainer(self, name: str, image: Value, output: Value, hyperparameters: Mapping[str, Value] | None,
+                 env: Mapping[str, Value] | None, max_runtime: int, instance_count: Value,
+                 metrics: Sequence[str] | Mapping[str, str], checkpoint: Any = None) -> Any:
+        s = sdk()
+        trainer = s.ModelTrainer(
+            training_image=image, role=self.role, sagemaker_session=self.session, base_job_name=_job_base(name),
+            compute=s.Compute(instance_type=self.instance_type, instance_count=instance_count),
+            output_data_config=s.OutputDataConfig(s3_output_path=output),
+            stopping_condition=s.StoppingCondition(max_runtime_in_seconds=max_runtime),
+            hyperparameters={k: _as_str(v) for k, v in (hyperparameters or {}).items()},
+            environment=dict(env or {}) or None, checkpoint_config=checkpoint)
+        definitions = metric_definitions(metrics)
+        if definitions:
+            trainer = trainer.with_metric_definitions(
+                [s.MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in definitions])
+        return trainer
+
+    def tuning(self, name: str, *, image: Value, inputs: Mapping[str, Value], ranges: Mapping[str, Any],
+               objective: str, objective_type: str = "Maximize", metrics: Sequence[str] | Mapping[str, str] = (),
+               strategy: str = "Random", max_jobs: int | None = None, max_parallel: int = 1,
+               hyperparameters: Mapping[str, Value] | None = None, env: Mapping[str, Value] | None = None,
+               content_type: str = "text/csv", max_runtime: int = 3600, instance_count: Value = 1,
+               distribution: str | Mapping[str, str] = "FullyReplicated", seed: int | None = None,
+               runtime: str | None = None, depends_on: Sequence[Any] = (), cache: str | bool | None = None,
+               retry: Sequence[Any] = ()) -> TuningHandle:
+        """A hyperparameter tuning job (the SDK's ``HyperparameterTuner`` in a ``TuningStep``).
+
+        ``ranges``: ``{"ntree": (50, 500)}`` (integers: an Integer range), ``(0.01, 0.3, "Logarithmic")``
+        (Continuous, with a scaling type), ``["gini", "entropy"]`` (Categorical), or SDK
+        ``IntegerParameter``/``ContinuousParameter``/``CategoricalParameter``. ``objective``: a
+        metric the training code logs (declared like ``metrics``; added when missing),
+        ``objective_type`` ``Maximize`` or ``Minimize``. ``strategy``: ``Random``, ``Grid``
+        (categorical ranges only; ``max_jobs`` left out) or ``Bayesian``/``Hyperband`` (run as
+        Random locally). ``hyperparameters`` are the static ones. Training jobs write to
+        ``s3://<bucket>/<pipeline>/tuning/<name>/<job>/output/``, so ``handle.best_model_data`` is
+        the SDK's ``get_top_model_s3_uri(0, …)``; ``handle.best_job_name`` the best job's name.
+        """
+        s = sdk()
+        prefix = f"{self.name}/tuning/{_job_base(name)}"
+        if isinstance(metrics, Mapping):
+            definitions = metric_definitions(metrics)
+        else:
+            definitions = metric_definitions([*metrics, *([] if objective in metrics else [objective])])
+        if objective not in [d["Name"] for d in definitions]:
+            raise ValueError(f"{name}: objective {objective!r} is not among the metrics {list(metrics)}")
+        trainer = self._trainer(name, image, f"s3://{self.bucket}/{prefix}", hyperparameters, env, max_runtime,
+                                instance_count, ())
+        tuner = s.HyperparameterTuner(
+            trainer, objective, {k: _range(k, v) for k, v in ranges.items()}, metric_definitions=definitions,
+            strategy=strategy, objective_type=objective_type, max_jobs=max_jobs, max_parallel_jobs=max_parallel,
+            random_seed=seed, base_tuning_job_name=_job_base(name)[:20])
+        step = s.TuningStep(name=name, step_args=tuner.tune(inputs=_channels(inputs, content_type, distribution)),
+                            depends_on=list(depends_on) or None, cache_config=_cache(cache),
+                            retry_policies=list(retry) or None)
+        return self._keep(TuningHandle(name, step, image, self._runtime(image, runtime), self.bucket, prefix))
+
     def model(self, name: str, *, model_data: Value = None, image: Value | None = None,
-              trained_by: TrainingHandle | None = None, env: Mapping[str, str] | None = None,
+              trained_by: TrainingHandle | TuningHandle | None = None, env: Mapping[str, str] | None = None,
               runtime: str | None = None, package: Value = None) -> ModelHandle:
         """A SageMaker Model (``IMAGE serve`` + ``model.tar.gz``); image defaults to the trainer's.
 
@@ -344,16 +435,18 @@ class Pipeline:
                   max_payload_mb: int | None = None,
                   max_concurrent: int | None = None, assemble_with: str | None = "Line",
                   accept: str | None = None, env: Mapping[str, str] | None = None,
-                  cache: str | bool | None = None, retry: Sequence[Any] = ()) -> TransformHandle:
+                  cache: str | bool | None = None, retry: Sequence[Any] = (),
+                  instance_count: Value = 1) -> TransformHandle:
         """A batch transform of every file under ``data`` with ``model`` (B-01…B-10).
 
         ``env`` is the transform job's environment (added to the model's); ``max_payload_mb``,
         ``strategy`` and ``max_concurrent`` are sent only when given (B-02), else the container's
         ``/execution-parameters`` or SageMaker's defaults apply; ``content_type`` is the request
-        Content-Type (``text/csv; header=present`` marks files with a header row, D1)."""
+        Content-Type (``text/csv; header=present`` marks files with a header row, D1);
+        ``instance_count`` serving containers share the input files (one file on one instance)."""
         s = sdk()
         transformer = s.Transformer(
-            model_name=model.model_name, instance_count=1, instance_type=self.instance_type,
+            model_name=model.model_name, instance_count=instance_count, instance_type=self.instance_type,
             strategy=strategy, assemble_with=assemble_with, output_path=self.run_prefix(name),
             accept=accept, max_payload=max_payload_mb, max_concurrent_transforms=max_concurrent,
             env=dict(env or {}) or None, sagemaker_session=self.session, base_transform_job_name=_job_base(name))
@@ -364,7 +457,8 @@ class Pipeline:
 
     # -- control flow and the registry ------------------------------------------------------
     def register(self, name: str, *, group: Value, model_data: Value = None, image: Value | None = None,
-                 trained_by: TrainingHandle | None = None, approval: Value = "PendingManualApproval",
+                 trained_by: TrainingHandle | TuningHandle | None = None,
+                 approval: Value = "PendingManualApproval",
                  content_types: Sequence[Value] = ("text/csv",), response_types: Sequence[Value] = ("text/csv",),
                  metrics_uri: Value = None, env: Mapping[str, str] | None = None,
                  runtime: str | None = None) -> RegisterHandle:
@@ -457,10 +551,52 @@ def _property_files(step: str, given: Mapping[str, tuple[str, str]] | Sequence[A
     return files
 
 
-def _proc_input(name: str, uri: Value, local_path: str) -> Any:
+def _proc_input(name: str, uri: Value, local_path: str, distribution: str = "FullyReplicated") -> Any:
     s = sdk()
     return s.ProcessingInput(input_name=name, s3_input=s.ProcessingS3Input(
-        s3_uri=uri, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File"))
+        s3_uri=uri, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File",
+        s3_data_distribution_type=distribution))
+
+
+DISTRIBUTIONS = ("FullyReplicated", "ShardedByS3Key")
+
+
+def _distribution(given: str | Mapping[str, str], channel: str) -> str:
+    value = given.get(channel, "FullyReplicated") if isinstance(given, Mapping) else given
+    if value not in DISTRIBUTIONS:
+        raise ValueError(f"input {channel!r}: distribution {value!r} is not one of {', '.join(DISTRIBUTIONS)}")
+    return value
+
+
+def _channels(inputs: Mapping[str, Value], content_type: str, distribution: str | Mapping[str, str]) -> list[Any]:
+    """Training channels: ``InputData`` (FullyReplicated), or a ``Channel`` for ShardedByS3Key."""
+    s = sdk()
+    out = []
+    for ch, uri in inputs.items():
+        if _distribution(distribution, ch) == "FullyReplicated":
+            out.append(s.InputData(channel_name=ch, data_source=uri, content_type=content_type))
+        else:
+            out.append(s.Channel(channel_name=ch, content_type=content_type, input_mode="File",
+                                 data_source=s.DataSource(s3_data_source=s.S3DataSource(
+                                     s3_data_type="S3Prefix", s3_uri=uri, s3_data_distribution_type="ShardedByS3Key"))))
+    return out
+
+
+def _range(name: str, given: Any) -> Any:
+    """A tuning range: an SDK ``ParameterRange``, ``(low, high[, scaling])`` (integers: Integer,
+    else Continuous) or a list of values (Categorical)."""
+    s = sdk()
+    if isinstance(given, s.ParameterRange):
+        return given
+    if isinstance(given, list):
+        return s.CategoricalParameter([_as_str(v) for v in given])
+    if isinstance(given, tuple) and len(given) in (2, 3):
+        low, high, *rest = given
+        scaling = rest[0] if rest else "Auto"
+        if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
+            return s.IntegerParameter(low, high, scaling_type=scaling)
+        return s.ContinuousParameter(float(low), float(high), scaling_type=scaling)
+    raise ValueError(f"range {name!r}: give (low, high[, scaling]), a list of values, or an SDK ParameterRange")
 
 
 def _as_str(value: Value) -> Any:

@@ -1,9 +1,11 @@
-"""``rosetta pipeline definition|upsert|start|run|graph FILE`` and ``rosetta models …``.
+"""``rosetta pipeline definition|upsert|start|run|graph FILE``, ``rosetta models …`` and ``rosetta train``.
 
 FILE is a Rosetta pipeline file (``def pipeline() -> rosetta_orchestrator.Pipeline``), any Python
 file whose ``pipeline`` is a SageMaker SDK ``Pipeline``, or a definition JSON (also
 ``describe-pipeline-definition`` output). A Python file may define ``report(result, console)`` to
-print its own summary after a local run.
+print its own summary after a local run. ``definition``, ``run`` and ``graph`` reuse a Python file's
+earlier build from the definition cache (:mod:`rosetta_orchestrator.defcache`) while nothing it read
+changed; ``--no-cache`` builds again.
 """
 
 from __future__ import annotations
@@ -40,21 +42,31 @@ def _quiet_sdk() -> None:
 
 
 def _load(args: argparse.Namespace, *, for_aws: bool = False) -> Any:
+    from rosetta_orchestrator.defcache import DefinitionCache
     from rosetta_orchestrator.loader import load_source
     from rosetta_orchestrator.sdk import LOCAL_ACCOUNT
 
     _quiet_sdk()
     account: str | Callable[[], str] = LOCAL_ACCOUNT
+    cache = None
     if for_aws:  # the SDK's default bucket is per account: asked (STS) only if the SDK needs it
         from rosetta_orchestrator import aws
 
         account = functools.partial(aws.account_id, args.region, args.endpoint_url)
+    else:
+        cache = DefinitionCache.default()
     logging.disable(logging.INFO)  # the SDK sets its own logger levels while building steps
     try:
-        return load_source(args.file, account=account, name=getattr(args, "name", None),
-                           role=getattr(args, "role", None))
+        source = load_source(args.file, account=account, name=getattr(args, "name", None),
+                             role=getattr(args, "role", None), cache=cache, refresh=getattr(args, "no_cache", False))
     finally:
         logging.disable(logging.NOTSET)
+    if source.cached_build:
+        _say(f"definition: the build of {source.cached_build} (nothing it read has changed; --no-cache builds "
+             "again)")
+    elif source.cache_miss and source.cache_miss != "no earlier build of this content":
+        _say(f"definition: built again ({source.cache_miss})")
+    return source
 
 
 def _params(items: list[str]) -> dict[str, str]:
@@ -199,8 +211,13 @@ def add_parser(subparsers: Any) -> None:
         q.add_argument("--endpoint-url", help="SageMaker endpoint (e.g. a moto server); default AWS")
         q.add_argument("--s3-endpoint-url", help="S3 endpoint for uploading code and data")
 
+    def with_build_cache(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--no-cache", action="store_true",
+                       help="build the definition again instead of reusing the cached build")
+
     q = with_file("definition", "print the SageMaker pipeline definition JSON (no network)")
     q.add_argument("-o", "--output", help="write to this file instead of stdout")
+    with_build_cache(q)
     q.set_defaults(func=guarded(cmd_definition))
 
     q = with_file("upsert", "create or update the pipeline on SageMaker (uploads code/data assets)")
@@ -224,13 +241,15 @@ def add_parser(subparsers: Any) -> None:
                    help="put this file or folder into the store before the run (repeatable)")
     q.add_argument("--workdir", default=".rosetta-run/runs", help="per-execution work folders")
     q.add_argument("--parallel", type=int, default=4, help="steps running at once (default 4)")
-    q.add_argument("--no-cache", action="store_true", help="ignore CacheConfig: run every step")
+    q.add_argument("--no-cache", action="store_true",
+                   help="ignore CacheConfig (run every step) and build the definition again")
     q.add_argument("--resume", metavar="EXECUTION_ID",
                    help="re-run only the failed and not-started steps of that execution (same --workdir)")
     q.set_defaults(func=guarded(cmd_run))
 
     q = with_file("graph", "draw the DAG: Mermaid on stdout; -o FILE.svg/.png with Graphviz")
     q.add_argument("-o", "--output", help="also render SVG/PNG with Graphviz dot")
+    with_build_cache(q)
     q.set_defaults(func=guarded(cmd_graph))
 
     m = subparsers.add_parser("models", help="the local model registry (RegisterModel steps of local runs)")
@@ -249,6 +268,10 @@ def add_parser(subparsers: Any) -> None:
     for q in msub.choices.values():
         _store_options(q)
         q.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+    from rosetta_orchestrator import train_cli
+
+    train_cli.add_parser(subparsers, console, guarded)
 
 
 def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -74,6 +74,12 @@ def sdk() -> SimpleNamespace:
     offline_env()
     _memoize_config_validation()
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.parameter import (
+        CategoricalParameter,
+        ContinuousParameter,
+        IntegerParameter,
+        ParameterRange,
+    )
     from sagemaker.core.processing import Processor
     from sagemaker.core.shapes import (
         MetricDefinition,
@@ -104,12 +110,32 @@ def sdk() -> SimpleNamespace:
         StepExceptionTypeEnum,
         StepRetryPolicy,
     )
-    from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TransformStep
+    from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TransformStep, TuningStep
     from sagemaker.serve.model_builder import ModelBuilder
-    from sagemaker.train.configs import Compute, InputData, OutputDataConfig, StoppingCondition
+    from sagemaker.train.configs import (
+        Channel,
+        CheckpointConfig,
+        Compute,
+        DataSource,
+        InputData,
+        OutputDataConfig,
+        S3DataSource,
+        StoppingCondition,
+    )
     from sagemaker.train.model_trainer import ModelTrainer
+    from sagemaker.train.tuner import HyperparameterTuner
 
     return SimpleNamespace(
+        CategoricalParameter=CategoricalParameter,
+        ContinuousParameter=ContinuousParameter,
+        IntegerParameter=IntegerParameter,
+        ParameterRange=ParameterRange,
+        TuningStep=TuningStep,
+        HyperparameterTuner=HyperparameterTuner,
+        Channel=Channel,
+        CheckpointConfig=CheckpointConfig,
+        DataSource=DataSource,
+        S3DataSource=S3DataSource,
         MetricsSource=MetricsSource,
         ModelMetrics=ModelMetrics,
         MetricDefinition=MetricDefinition,

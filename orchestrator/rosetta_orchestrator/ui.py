@@ -162,6 +162,21 @@ def summary(console: Console, result: RunResult, runtimes: dict[str, str], *, pl
             shown = (", ".join(f"{m['MetricName']}={m['Value']:g}" for m in metrics)
                      or "none (no MetricDefinitions matched)")
             out(f"metrics {s.name}: {shown}", highlight=False)
+        if s.type == "Tuning" and s.status == "Succeeded":
+            best = s.properties.get("BestTrainingJob") or {}
+            objective = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+            counts = s.properties.get("TrainingJobStatusCounters") or {}
+            out(f"tuning {s.name}: {counts.get('Completed', 0)} completed, {counts.get('NonRetryableError', 0)} "
+                f"failed; best {best.get('TrainingJobName')} {objective.get('MetricName')}="
+                f"{objective.get('Value', float('nan')):g} ({objective.get('Type')}) with "
+                + ", ".join(f"{k}={v}" for k, v in (best.get("TunedHyperParameters") or {}).items()),
+                highlight=False)
+            for job in s.properties.get("RosettaTrainingJobs") or []:
+                metrics = ", ".join(f"{m['MetricName']}={m['Value']:g}" for m in job.get("FinalMetricDataList") or [])
+                out(f"  {job['TrainingJobName']}: {job['TrainingJobStatus']}, "
+                    + ", ".join(f"{k}={v}" for k, v in job["TunedHyperParameters"].items())
+                    + (f" → {metrics}" if metrics else "") + (f" ({job['FailureReason']})" if job.get("FailureReason")
+                                                              else ""), highlight=False)
         if s.type == "RegisterModel" and s.status == "Succeeded":
             p = s.properties
             out(f"registered {p.get('ModelPackageGroupName')} version {p.get('ModelPackageVersion')} "

@@ -33,6 +33,7 @@ KEY_ATTRIBUTES = {
                  "Environment", "HyperParameters", "InputDataConfig"),
     "Transform": ("DataProcessing", "Environment", "TransformInput", "BatchStrategy", "MaxPayloadInMB",
                   "MaxConcurrentTransforms"),
+    "Tuning": ("HyperParameterTuningJobConfig", "TrainingJobDefinition", "TrainingJobDefinitions", "WarmStartConfig"),
 }
 _DURATION = re.compile(r"^P?(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$",
                        re.IGNORECASE)
@@ -74,6 +75,8 @@ def inputs_of(kind: str, args: dict[str, Any]) -> list[str]:
                 if (c.get("DataSource") or {}).get("S3DataSource")]
     if kind == "Transform":
         return [str(args["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"])]
+    if kind == "Tuning":
+        return inputs_of("Training", args.get("TrainingJobDefinition") or {})
     return []
 
 
@@ -85,6 +88,9 @@ def outputs_of(kind: str, props: dict[str, Any]) -> list[str]:
         return [str(o["S3Output"]["S3Uri"]) for o in (props.get("ProcessingOutputConfig") or {}).get("Outputs") or []]
     if kind == "Transform":
         return [str(props["TransformOutput"]["S3OutputPath"])]
+    if kind == "Tuning":
+        return [str(j["ModelArtifacts"]["S3ModelArtifacts"]) for j in props.get("RosettaTrainingJobs") or []
+                if j.get("ModelArtifacts")]
     return []
 
 
@@ -101,6 +107,8 @@ def key(kind: str, args: dict[str, Any], *, store: Store, image_id: Callable[[st
         images.append(str(args["AlgorithmSpecification"]["TrainingImage"]))
     if kind == "Processing":
         images.append(str(args["AppSpecification"]["ImageUri"]))
+    if kind == "Tuning":
+        images.append(str(args["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]))
     if kind == "Transform":
         out = dict(args.get("TransformOutput") or {})
         out.pop("S3OutputPath", None)

@@ -7,6 +7,7 @@ live, so that Ctrl-C removes them at once and ends the log streams the step thre
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -14,11 +15,14 @@ from pathlib import Path
 from sagemaker_rosetta import local_images
 from sagemaker_rosetta.containers import Container, DockerError, container_name
 from sagemaker_rosetta.containers import follow_logs as _follow_logs
+from sagemaker_rosetta.networks import Network, network_name
 
 LogFn = Callable[[str], None]
 
 #: containers started by this process and not yet removed (for Ctrl-C)
 LIVE: set[str] = set()
+#: per-job networks of multi-host jobs not yet removed (for Ctrl-C, after their containers)
+NETWORKS: set[str] = set()
 #: the jobs whose output a step thread is reading: their streams are closed after the removal on
 #: Ctrl-C, so that no step thread waits on a stream of a container that is gone
 CLIENTS: dict[str, Container] = {}
@@ -81,8 +85,11 @@ def remove_all() -> None:
         thread.join(40)
     with _live_lock:
         jobs = list(CLIENTS.values())
+        nets = list(NETWORKS)
     for job in jobs:
         job.close_streams()
+    for net in nets:
+        _remove_network(net)
 
 
 def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
@@ -122,9 +129,9 @@ def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
         remove_later(job.name)
 
 
-def _stop_quietly(job: Container) -> None:
+def _stop_quietly(job: Container, grace: float = 120) -> None:
     try:
-        job.stop(120)
+        job.stop(grace)
     except DockerError:
         pass
 
@@ -136,3 +143,109 @@ def follow_logs(name: str, log: LogFn) -> threading.Thread:
 
 def image_present(image: str) -> bool:
     return local_images.exists(image)
+
+
+HostLog = Callable[[str, str], None]
+
+
+def run_hosts(image: str, args: Sequence[str], hosts: Sequence[str], *, label: str, log: HostLog,
+              env: Mapping[str, str] | None = None, volumes: Mapping[str, Mapping[Path, str]],
+              entrypoint: str | None = None, timeout: float | None = None) -> dict[str, int]:
+    """One container per host on a per-job network, each reachable from the others by its host name
+    (``algo-1`` …); their output goes to ``log(host, line)``. The first host to exit non-zero stops
+    the others (SIGTERM, SIGKILL after 10 s); ``timeout`` stops them all (T-21).
+
+    Returns each host's exit code in the order the hosts ended (125 for one that could not start).
+    """
+    net = Network(network_name(label))
+    with _live_lock:
+        NETWORKS.add(net.name)
+    jobs: dict[str, Container] = {}
+    ended: queue.Queue[tuple[str, int]] = queue.Queue()
+    codes: dict[str, int] = {}
+    timer: threading.Timer | None = None
+    try:
+        try:
+            net.create()
+        except DockerError as exc:
+            log(hosts[0], f"docker: {exc}")
+            return {hosts[0]: 125}
+        for host in hosts:
+            job = Container(image, args, env=dict(env or {}), volumes=dict(volumes[host]), entrypoint=entrypoint,
+                            name=container_name(f"{label}-{host}"), network=net, hostname=host, aliases=[host])
+            _track(job.name, True)
+            jobs[host] = job
+            try:
+                job.start()
+            except DockerError as exc:
+                log(host, f"docker: {exc}")
+                codes[host] = 125
+                break
+            with _live_lock:
+                CLIENTS[job.name] = job
+        if codes:  # one could not start: the job never ran
+            for job in jobs.values():
+                _stop_quietly(job, 0)
+            return codes
+        for host, job in jobs.items():
+            threading.Thread(target=_follow_exit, args=(host, job, log, ended), daemon=True,
+                             name=f"host-{job.name}").start()
+        if timeout:
+            timer = threading.Timer(timeout, _stop_all, args=(list(jobs.values()), 120))
+            timer.daemon = True
+            timer.start()
+        while len(codes) < len(jobs):
+            host, code = ended.get()
+            codes[host] = code
+            if code != 0 and len(codes) == 1:
+                log(host, f"[rosetta] {host} exited with {code}: stopping the other hosts")
+                threading.Thread(target=_stop_all, args=([j for h, j in jobs.items() if h not in codes], 10),
+                                 daemon=True).start()
+        return codes
+    finally:
+        if timer:
+            timer.cancel()
+        with _live_lock:
+            for job in jobs.values():
+                CLIENTS.pop(job.name, None)
+        thread = threading.Thread(target=_remove_group, args=([j.name for j in jobs.values()], net.name),
+                                  daemon=True)
+        thread.start()
+        with _live_lock:
+            _removals.append(thread)
+
+
+def _follow_exit(host: str, job: Container, log: HostLog, ended: queue.Queue[tuple[str, int]]) -> None:
+    try:
+        for line in job.lines():
+            log(host, line)
+        code = job.wait_exit(None)
+    except DockerError:
+        code = None
+    ended.put((host, 137 if code is None else code))
+
+
+def _stop_all(jobs: list[Container], grace: float) -> None:
+    stoppers = [threading.Thread(target=_stop_quietly, args=(job, grace), daemon=True) for job in jobs]
+    for t in stoppers:
+        t.start()
+    for t in stoppers:
+        t.join(grace + 60)
+
+
+def _remove_group(names: list[str], net: str) -> None:
+    removals = [threading.Thread(target=remove, args=(n,), daemon=True) for n in names]
+    for t in removals:
+        t.start()
+    for t in removals:
+        t.join(60)
+    _remove_network(net)
+
+
+def _remove_network(name: str) -> None:
+    try:
+        Network(name).remove()
+    except DockerError:
+        pass
+    with _live_lock:
+        NETWORKS.discard(name)

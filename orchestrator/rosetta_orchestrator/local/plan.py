@@ -19,11 +19,12 @@ from typing import Any
 
 from rosetta_orchestrator.local.expressions import ExpressionError, path_tokens
 
-SUPPORTED = ("Training", "Processing", "Model", "Transform", "Condition", "Fail", "RegisterModel")
-#: the SageMaker Describe* response whose shape a step type's properties follow
-PROPERTY_SHAPES = {"Training": "DescribeTrainingJob", "Processing": "DescribeProcessingJob",
-                   "Transform": "DescribeTransformJob", "Model": "DescribeModel",
-                   "RegisterModel": "DescribeModelPackage"}
+SUPPORTED = ("Training", "Processing", "Model", "Transform", "Tuning", "Condition", "Fail", "RegisterModel")
+#: the SageMaker responses whose shapes a step type's properties follow (the SDK's Properties)
+PROPERTY_SHAPES = {"Training": ("DescribeTrainingJob",), "Processing": ("DescribeProcessingJob",),
+                   "Transform": ("DescribeTransformJob",), "Model": ("DescribeModel",),
+                   "RegisterModel": ("DescribeModelPackage",),
+                   "Tuning": ("DescribeHyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob")}
 
 
 class DefinitionError(ValueError):
@@ -151,11 +152,10 @@ def _check_ref(step: str, ref: str, steps: dict[str, PlannedStep]) -> None:
         return
     if target.type == "Fail":
         raise DefinitionError(f"step {step}: Get {ref}: a Fail step has no properties")
-    operation = PROPERTY_SHAPES.get(target.type)
-    if operation:
-        problem = _shape_problem(operation, rest)
-        if problem:
-            raise DefinitionError(f"step {step}: Get {ref}: {problem}")
+    operations = PROPERTY_SHAPES.get(target.type) or ()
+    problems = [_shape_problem(operation, rest) for operation in operations]
+    if problems and all(problems):
+        raise DefinitionError(f"step {step}: Get {ref}: {problems[0]}")
 
 
 @cache

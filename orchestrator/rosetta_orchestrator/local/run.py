@@ -11,6 +11,7 @@ from rich.console import Console
 from rosetta_orchestrator.api import Pipeline
 from rosetta_orchestrator.loader import Source
 from rosetta_orchestrator.local.container import image_present
+from rosetta_orchestrator.local.declarations import declaration
 from rosetta_orchestrator.local.plan import build_plan
 from rosetta_orchestrator.local.precheck import PrecheckFailed, check
 from rosetta_orchestrator.local.registry import Registry
@@ -62,7 +63,7 @@ def execute(pipeline: Pipeline | Source, *, store: Store, workdir: Path, paramet
               else coerce_parameters(plan.parameters, dict(parameters or {})))
     stage_assets(store, {**source.assets, **dict(uploads or {})})
     registry = Registry(store)
-    findings = check(plan, values, store, registry, image_present)
+    findings = check(plan, values, store, registry, image_present, declaration)
     for line in findings.warnings:
         (warn or (lambda _: None))(f"warning: {line}")
     if findings.blocking:

@@ -28,6 +28,7 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 class Store(Protocol):
     def fetch(self, uri: str, dest: Path) -> list[Path]: ...
+    def get(self, uri: str, dest: Path) -> None: ...
     def put_file(self, src: Path, uri: str) -> None: ...
     def put_dir(self, src: Path, uri: str) -> None: ...
     def read_text(self, uri: str) -> str: ...
@@ -87,6 +88,14 @@ class LocalStore:
         if not copied:
             raise StoreError(f"nothing at {uri} (local store {self.root})")
         return copied
+
+    def get(self, uri: str, dest: Path) -> None:
+        """Copy the one object ``uri`` to the file ``dest``."""
+        src = self.path(uri)
+        if not src.is_file():
+            raise StoreError(f"no object {uri} (local store {self.root})")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
 
     def put_file(self, src: Path, uri: str) -> None:
         dst = self.path(uri)
@@ -184,6 +193,12 @@ class S3Store:
         if not copied:
             raise StoreError(f"nothing at {uri} ({self.endpoint_url})")
         return copied
+
+    def get(self, uri: str, dest: Path) -> None:
+        """Download the one object ``uri`` to the file ``dest``."""
+        bucket, key = split_uri(uri)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.client.download_file(bucket, key, str(dest))
 
     def put_file(self, src: Path, uri: str) -> None:
         bucket, key = split_uri(uri)

@@ -1,16 +1,18 @@
-"""A Transform step: serve the model, send every input file's records, write ``<file>.out``."""
+"""A Transform step: serve the model (one container per instance), send every input file's records,
+write ``<file>.out``."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from rosetta_orchestrator.local import batching, records
-from rosetta_orchestrator.local.container import follow_logs, remove_later, track
+from rosetta_orchestrator.local import batching, hosts, records
+from rosetta_orchestrator.local.container import LogFn, follow_logs, remove_later, track
 from rosetta_orchestrator.local.context import JobContext, StepFailed
 from sagemaker_rosetta.containers import Server, container_name, unpack_model
 
@@ -47,43 +49,69 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
     out_dir = ctx.workdir / "output"
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    server = Server(str(container["Image"]), env=env, volumes={model_dir: "/opt/ml/model:ro"},
-                    name=container_name(ctx.step))
+    count = int((args.get("TransformResources") or {}).get("InstanceCount") or 1)
+    names = hosts.names(count)
+    multi = count > 1
+    servers = {h: Server(str(container["Image"]), env=env, volumes={model_dir: "/opt/ml/model:ro"},
+                         name=container_name(f"{ctx.step}-{h}" if multi else ctx.step)) for h in names}
     counts = {"records": 0, "requests": 0}
     try:
-        track(server.name)
-        server.start()
-        follow_logs(server.name, ctx.log)
-        try:
-            _wait_ready(server, ready_timeout)
-        except (RuntimeError, TimeoutError) as exc:
-            raise StepFailed(ctx.step, f"serving container not ready: {str(exc).splitlines()[0]}",
-                             exit_code=server.exit_code(), details=str(exc)) from None
-        _apply_execution_parameters(ctx, server, settings)
+        for h, server in servers.items():
+            track(server.name)
+            server.start()
+            follow_logs(server.name, _prefixed(ctx, h) if multi else ctx.log)
+        for h, server in servers.items():
+            try:
+                _wait_ready(server, ready_timeout)
+            except (RuntimeError, TimeoutError) as exc:
+                where = f"{h}: " if multi else ""
+                raise StepFailed(ctx.step, f"{where}serving container not ready: {str(exc).splitlines()[0]}",
+                                 exit_code=server.exit_code(), details=str(exc)) from None
+        _apply_execution_parameters(ctx, servers[names[0]], settings)
         strategy = batching.normalize_strategy(settings["BatchStrategy"]) or "MultiRecord"
         payload = int(settings["MaxPayloadInMB"])
         workers = max(1, int(settings["MaxConcurrentTransforms"]))
-        ctx.log(f"[rosetta] BatchStrategy={strategy} MaxPayloadInMB={payload} MaxConcurrentTransforms={workers}")
+        ctx.log(f"[rosetta] BatchStrategy={strategy} MaxPayloadInMB={payload} MaxConcurrentTransforms={workers}"
+                + (f" per instance, {count} instances" if multi else ""))
+        # "Batch Transform partitions the Amazon S3 objects in the input by key and maps Amazon S3
+        # objects to instances": files round-robin by key (see hosts.shard), one file on one instance
+        parts = hosts.shard([f.relative_to(input_dir).as_posix() for f in files], count)
+        if multi:
+            ctx.log("[rosetta] input files per instance: " + ", ".join(f"{h}: {len(p)}" for h, p in
+                                                                      zip(names, parts, strict=True)))
         failures: list[str] = []
-        check = _RecordCheck(ctx, t_in, t_out, strategy, env, _features(model_dir))
-        with ThreadPoolExecutor(workers) as pool:
-            for f in sorted(files):
-                rel = f.relative_to(input_dir)
-                try:
-                    data = f.read_bytes()
-                    recs = batching.split_records(data, t_in.get("SplitType"))
-                    requests = batching.plan(recs, strategy, payload * batching.MIB if payload else None,
-                                             limit_name=f"MaxPayloadInMB={payload}")
-                    responses = list(pool.map(lambda r: _invoke(server, r.body, t_in, t_out), requests))
-                    check.file(recs, requests, responses)
-                except (batching.BatchError, _InvokeError, RecordCountError) as exc:
-                    failures.append(f"{rel}: {exc}")  # B-11: the file fails, the others go on
-                    continue
-                dest = out_dir / f"{rel}.out"
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(batching.assemble([body for body, _ in responses], t_out.get("AssembleWith")))
-                counts["records"] += len(recs) - check.header_lines
-                counts["requests"] += len(requests)
+        lock = threading.Lock()
+
+        def instance(host: str, rels: list[str]) -> None:
+            server = servers[host]
+            check = _RecordCheck(ctx, t_in, t_out, strategy, env, _features(model_dir))
+            with ThreadPoolExecutor(workers) as pool:
+                for rel in rels:
+                    f = input_dir / rel
+                    try:
+                        data = f.read_bytes()
+                        recs = batching.split_records(data, t_in.get("SplitType"))
+                        requests = batching.plan(recs, strategy, payload * batching.MIB if payload else None,
+                                                 limit_name=f"MaxPayloadInMB={payload}")
+                        responses = list(pool.map(lambda r: _invoke(server, r.body, t_in, t_out), requests))
+                        check.file(recs, requests, responses)
+                    except (batching.BatchError, _InvokeError, RecordCountError) as exc:
+                        with lock:
+                            failures.append(f"{rel}: {exc}")  # B-11: the file fails, the others go on
+                        continue
+                    dest = out_dir / f"{rel}.out"
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(batching.assemble([body for body, _ in responses], t_out.get("AssembleWith")))
+                    with lock:
+                        counts["records"] += len(recs) - check.header_lines
+                        counts["requests"] += len(requests)
+
+        if multi:
+            with ThreadPoolExecutor(count) as instances:
+                list(instances.map(instance, names, parts))
+        else:
+            instance(names[0], parts[0])
+        failures.sort()
         ctx.log(f"[rosetta] {counts['records']} records in {counts['requests']} requests, "
                 f"{len(files) - len(failures)}/{len(files)} files")
         ctx.store.put_dir(out_dir, t_out["S3OutputPath"])
@@ -91,7 +119,8 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
             raise StepFailed(ctx.step, f"{len(failures)} input file(s) failed: {failures[0]}",
                              details="\n".join(failures))
     finally:
-        remove_later(server.name)
+        for server in servers.values():
+            remove_later(server.name)
     return {
         "TransformJobName": ctx.job_name,
         "TransformJobStatus": "Completed",
@@ -104,6 +133,10 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
         "Records": counts["records"],
         "Requests": counts["requests"],
     }
+
+
+def _prefixed(ctx: JobContext, host: str) -> LogFn:
+    return lambda line: ctx.log(f"[{host}] {line}")
 
 
 def _wait_ready(server: Server, timeout: float) -> None:
