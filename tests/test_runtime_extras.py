@@ -23,7 +23,6 @@ PLUMBER, RPY2, JULIA = BY_KEY["r-plumber"], BY_KEY["r-rpy2"], BY_KEY["julia"]
 
 # -- R --------------------------------------------------------------------------------------------
 
-@pytest.mark.xdist_group("runtime-r-plumber")
 def test_r_flavours_serve_each_others_models(models: Models) -> None:
     """A model trained by the plumber image serves in the rpy2 image and the other way round."""
     for trained_by, serves in ((PLUMBER, RPY2), (RPY2, PLUMBER)):
@@ -67,7 +66,6 @@ def test_r_input_fn_output_fn(runtime: Runtime, tmp_path: Path) -> None:
         assert (r.status, r.text) == (200, "sum=11\n")
 
 
-@pytest.mark.xdist_group("runtime-r-plumber")
 def test_r_sigterm_while_r_cannot_be_interrupted(tmp_path: Path) -> None:
     """R busy outside the interpreter (a blocking system()) never sees SIGINT: the forwarder's
     grace period then writes the failure file and exits 143 (T-17, T-21)."""
@@ -115,7 +113,6 @@ def load_until(port: int, stop: threading.Event, results: list[tuple[float, int]
         results.append((t, status))
 
 
-@pytest.mark.xdist_group("runtime-julia")
 def test_julia_sigterm_under_load_answers_accepted_requests(models: Models) -> None:
     """S-13: SIGTERM while 8 clients open a connection per request: every request sent before
     it is answered 200; connections accepted before it whose request comes 0.3 s AFTER it are
@@ -151,7 +148,6 @@ def test_julia_sigterm_under_load_answers_accepted_requests(models: Models) -> N
         assert 0 in after  # refused once the listener closed
 
 
-@pytest.mark.xdist_group("runtime-julia")
 def test_julia_early_sigterm_is_never_lost(tmp_path: Path) -> None:
     """T-21 regression: julia 1.5 dropped a SIGINT landing while it compiled (2-2.5 s into a job here,
     which then ran until the 100 s watchdog). The entrypoint repeats it until the runtime acknowledges:

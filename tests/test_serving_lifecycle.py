@@ -157,6 +157,7 @@ def test_missing_or_corrupt_model_exits_with_the_reason(rt: Runtime, tmp_path: P
             assert rt.model_file in logs, logs[-2000:]  # the reason names the file it looked for
         else:  # the R flavours do not name the file (yet): each runtime's own words, until they agree
             assert rt.corrupt_model_reason in logs and took < 60, (took, logs[-2000:])
+        assert "Traceback" not in logs and "Stacktrace" not in logs, logs[-2000:]  # a reason, not a backtrace
     finally:
         s.remove()
 

@@ -51,8 +51,8 @@ def test_failure_reason_first(rt: Runtime, tmp_path: Path, case: str) -> None:
     lines = failure_lines(ml)
     assert lines[0].startswith(want) and lines[1:2] in ([], [""]), lines[:5]  # T-17: the reason, then details
     assert lines[0] in res.stderr  # and in the job's log
-    if case == "user-error":
-        assert "toy exploded" in lines[0]
+    if case == "user-error":  # the user's message first, then where it came from
+        assert "toy exploded" in lines[0] and len(lines) > 3 and "fit" in "\n".join(lines[2:]), lines[:12]
 
 
 def test_sigterm_during_training_checkpoints(rt: Runtime, tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ class Runtime:
     #: the model file the runtime saves and loads by default
     model_file: str = "model.pkl"
     #: what the log says when that file is garbage
-    corrupt_model_reason: str = "is corrupt"
+    corrupt_model_reason: str = "/opt/ml/model/model.pkl is corrupt"
     #: an integer hyperparameter the example declares (to give it a bad value)
     int_hyperparameter: str = "n_estimators"
     #: workers are processes (one can be killed); Julia serves from threads of one process
