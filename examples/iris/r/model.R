@@ -1,5 +1,7 @@
-# Iris classifier for the Rosetta R runtime: a random forest. fit() is all that is required;
-# serving calls predict() on rows named like the training columns.
+# Iris classifier for the Rosetta R runtime: a random forest. fit() is all that is required.
+# Requests carry the training table's columns minus the `target` hyperparameter (D2): the runtime
+# learns them from data[["train"]] and names the request's columns after them, so nothing else is
+# declared here (a model that wants other columns would define feature_names(model)).
 library(randomForest)
 
 # defaults and types of the hyperparameters (hyperparameters.json values are strings)
