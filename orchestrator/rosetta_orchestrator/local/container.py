@@ -94,14 +94,14 @@ def remove_all() -> None:
 
 def run_job(image: str, args: Sequence[str], *, label: str, log: LogFn,
             env: Mapping[str, str] | None = None, volumes: Mapping[Path, str] | None = None,
-            entrypoint: str | None = None, timeout: float | None = None) -> int:
+            entrypoint: str | None = None, timeout: float | None = None, hostname: str | None = None) -> int:
     """Run the container to completion, streaming its output to ``log``; the exit code.
 
     On timeout the container gets SIGTERM and 120 s to stop, like StopTrainingJob (T-21).
     A container that cannot start logs the engine's reason and gives ``docker run``'s 125.
     """
     job = Container(image, args, env=dict(env or {}), volumes=dict(volumes or {}), entrypoint=entrypoint,
-                    name=container_name(label))
+                    name=container_name(label), hostname=hostname)
     _track(job.name, True)
     timer: threading.Timer | None = None
     try:

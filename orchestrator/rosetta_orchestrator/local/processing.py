@@ -75,7 +75,8 @@ def run_processing(ctx: JobContext, args: dict[str, Any], property_files: list[d
                           volumes=volumes, timeout=timeout)
     else:
         codes = {names[0]: run_job(image, command, label=ctx.step, log=lambda line: log(names[0], line),
-                                   entrypoint=entrypoint, env=env, volumes=volumes[names[0]], timeout=timeout)}
+                                   entrypoint=entrypoint, env=env, volumes=volumes[names[0]], timeout=timeout,
+                                       hostname=names[0])}
     failed = next((h for h, c in codes.items() if c != 0), None)
     if failed is not None:
         code = codes[failed]

@@ -115,7 +115,8 @@ def run_training(ctx: JobContext, args: dict[str, Any]) -> dict[str, Any]:
                               timeout=timeout)
         else:
             codes = {names[0]: run_job(image, ["train"], label=ctx.step, log=lambda line: log(names[0], line),
-                                       env=env, volumes=volumes[names[0]], timeout=timeout)}
+                                       env=env, volumes=volumes[names[0]], timeout=timeout,
+                                       hostname=names[0])}
     finally:
         if checkpoints:
             try:  # on success, failure and stop alike: the next attempt resumes from it
