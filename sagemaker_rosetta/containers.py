@@ -147,6 +147,8 @@ class Container:
     aliases: Sequence[str] = ()
     network_mode: str | None = None
     publish: Sequence[int] = ()
+    #: ``docker run --memory M --memory-swap M``: a hard limit, no swap beyond it (the OOM killer acts at M)
+    memory_mb: int | None = None
     #: ``docker run`` flags from the CLI era (see :data:`_FLAGS`); prefer the keywords
     extra: Sequence[str] = ()
 
@@ -184,6 +186,8 @@ class Container:
             kw["hostname"] = hostname
         if self.publish:
             kw["ports"] = {f"{p}/tcp": ("127.0.0.1", None) for p in self.publish}
+        if self.memory_mb is not None:
+            kw["mem_limit"] = kw["memswap_limit"] = f"{self.memory_mb}m"
         return {k: v for k, v in kw.items() if v is not None}
 
     def start(self) -> Container:

@@ -6,7 +6,9 @@ Builds are not here: they need BuildKit with a build secret, which the SDK canno
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import tarfile
 from collections.abc import Callable, Mapping
 from typing import IO, Any
@@ -47,6 +49,42 @@ def architecture(image: str) -> str:
 
 def image_id(image: str) -> str:
     return str(inspect(image)["Id"])
+
+
+def engine_platform() -> tuple[str, str]:
+    """``(os, architecture)`` of the engine's host in image terms, e.g. ``("linux", "amd64")``:
+    what an image must be built for to run there without emulation."""
+    with dockerapi.translated("docker version"):
+        info = dockerapi.api().version()
+    return str(info.get("Os") or ""), str(info.get("Arch") or "")
+
+
+def relabel_platform(image: str, ref: str, *, architecture: str, os: str = "linux") -> None:
+    """Tag as ``ref`` a copy of ``image`` whose config claims another platform (same layers, nothing
+    rebuilt or pulled): an image as a build on another machine would label it. The engine runs it
+    like any other (the files are the original's); used to prove architecture checks can fail.
+
+    ``docker load`` of a manifest and an edited config only: the layers are already in the store,
+    so the engine reuses them by their content digests and the tar holds no layer data.
+    """
+    info = inspect(image)
+    diff_ids = list((info.get("RootFS") or {}).get("Layers") or [])
+    config = json.dumps({"architecture": architecture, "os": os, "created": info.get("Created"),
+                         "config": info.get("Config") or {},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": name, "RepoTags": [ref],
+                            "Layers": [f"{i}/layer.tar" for i in range(len(diff_ids))]}]).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for member, data in ((name, config), ("manifest.json", manifest)):
+            entry = tarfile.TarInfo(member)
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
+    with dockerapi.translated(f"docker load {ref}"):
+        for event in dockerapi.api().load_image(buf.getvalue()):
+            if isinstance(event, dict) and "error" in event:
+                raise DockerError(f"docker load {ref}: {event['error']}")
 
 
 def list_files(image: str, path: str, *, labels: Mapping[str, str] | None = None) -> list[str] | None:

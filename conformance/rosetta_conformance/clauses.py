@@ -6,13 +6,14 @@ any file of the repository cites an ID that is not here.
 
 Profiles this suite checks black-box (``rosetta conform -p``): ``must`` (what breaks a real job
 or endpoint), ``should`` (what breaks some of them or makes them fragile), ``toolkit`` (the
-``SM_*`` environment of the training toolkit, seen through a file the image's code writes).
+``SM_*`` environment of the training toolkit, seen through a file the image's code writes),
+``multi-model`` (AWS's custom-container contract for multi-model endpoints, MM-).
 The other kinds are written down but not checked here: ``runtime`` (a promise of Rosetta's own
 runtimes, proven by their test suites and the golden cases), ``platform`` (what SageMaker, or
 Rosetta's local runner in its place, does), ``untested`` (needs a real AWS job or hardware this
 suite does not have), ``info`` (optional behaviour), and the evidence behind the rules:
 ``pitfall`` (P-, real-world failures) and ``divergence`` (D-, SDK local mode vs the platform).
-Source keys (DG-, API, TTK, ITK, LOCAL, EX-, MLF) are explained in ``docs/contract.md``.
+Source keys (DG-, API, TTK, ITK, LOCAL, EX-, MLF, GRAV) are explained in ``docs/contract.md``.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: the profiles ``rosetta conform`` can check
-PROFILES = ("must", "should", "toolkit")
+PROFILES = ("must", "should", "toolkit", "multi-model")
 #: clauses and references written down but not checked by this suite
 DOCUMENTED = ("runtime", "platform", "untested", "info", "pitfall", "divergence")
 #: clause families in document order
 FAMILIES = {"C": "Common image rules", "T": "Training", "E": "Training toolkit environment (SM_*)",
             "S": "Real-time serving", "B": "Batch transform", "M": "Multi-container endpoints and pipelines",
+            "MM": "Multi-model endpoints",
             "P": "Real-world pitfalls (evidence)", "D": "SDK local mode vs the platform (divergences)"}
 #: what every ID looks like, wherever it is cited
-ID_PATTERN = r"\b[CTESBMDP]-\d{2}\b"
+ID_PATTERN = r"\b(?:MM|[CTESBMDP])-\d{2}\b"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
      "DG-TINFO, DG-INF, DG-BT; API", "platform", LR),
     ("C-07", "every platform/toolkit variable is a string; lists and objects are JSON", "TTK mapping.py; API",
      "runtime", RT),
+    ("C-08", "the image is built for the machine that runs it: its Os/Architecture are the host's, and the "
+     "instance type's when one is named (Graviton families `ml.<letters><generation>g…` are arm64, every other "
+     "family amd64); else the job fails on AWS with `exec format error`", "DG-INF; GRAV", "must",
+     "static (L0): `docker image inspect` Os/Architecture against the engine's (`docker version`) and against "
+     "`--instance-type` or the manifest's `instance_type` (`local`/`local_gpu` name no hardware)"),
     # -- T: training -------------------------------------------------------------------------------
     ("T-01", "reads /opt/ml/input/config/hyperparameters.json, whose values are all strings", "DG-TINFO; API",
      "must", "train with the manifest's hyperparameters as strings; `bad_hyperparameters` must fail"),
@@ -92,9 +99,12 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
     ("T-12", "ContainerEntrypoint/ContainerArguments replace the entrypoint/`train` word", "DG-TRUN; LOCAL",
      "untested", "an image claiming it is run without `train`: not claimed by Rosetta"),
     ("T-13", "the checkpoint folder (/opt/ml/checkpoints, or checkpointconfig.json's LocalPath) is synced to S3 "
-     "and restored when a job restarts; a stopped job saves its progress there", "DG-CKPT", "runtime",
-     "Rosetta (D8): save_checkpoint/load_checkpoint, and SIGTERM calls the user's `checkpoint(dir)` hook before "
-     "exiting 143; golden training cases with several runs on one /opt/ml; " + RT),
+     "and restored when a job restarts; a stopped job saves its progress there and the restarted one resumes "
+     "from it", "DG-CKPT", "should",
+     "with `[training.checkpoint]` (the image opts in; SKIP with the lines to add otherwise): a job with "
+     "checkpointconfig.json (LocalPath /opt/ml/checkpoints) gets SIGTERM at `delay`: files must be in "
+     "LocalPath, its log must not match `resumed`; a new job on a fresh /opt/ml with those files restored "
+     "must exit 0, write a model and log a line matching `resumed` (Rosetta's runtimes: D8, golden runs)"),
     ("T-14", "the model goes to /opt/ml/model, packed as model.tar.gz of its contents", "DG-TOUT; LOCAL", "must",
      "files appear in /opt/ml/model; packed with the contents at the archive root (then served, S-01)"),
     ("T-15", "other artifacts go to /opt/ml/output/data, packed as output.tar.gz", "DG-TOUT; LOCAL", "platform",
@@ -223,8 +233,14 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
      "the payload's `header` line + its rows split into payloads of 2, 3, 7, half and all the lines, each sent "
      "with `text/csv; header=present`: outputs equal the headerless predictions (SKIP without `header`)"),
     # -- M: multi-container ----------------------------------------------------------------------------
-    ("M-01", "serial pipeline: container k's response body is container k+1's request body", "DG-PIPE",
-     "untested", "needs a pipeline of images (SageMaker or Rosetta's local runner)"),
+    ("M-01", "a chain member: with SAGEMAKER_BIND_TO_PORT it listens there and nowhere near 8080, takes the "
+     "content type its predecessor sends and answers with one the next container takes (container k's response "
+     "body is container k+1's request body), also beside a copy of itself in one network namespace",
+     "DG-PIPE", "should",
+     "two copies in one network namespace, each with its own SAGEMAKER_BIND_TO_PORT and SAGEMAKER_SAFE_PORT_RANGE: "
+     "both answer /ping and every manifest payload (its content type, no Accept) on their own port; nothing "
+     "listens on 8080 or outside those ports and ranges; each answer's media type is a payload type of the "
+     "manifest or one of `[serving] output_types`"),
     ("M-02", "label com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true", "DG-PIPE", "must",
      "image config: the label's value is `true`"),
     ("M-03", "no listening port other than SAGEMAKER_BIND_TO_PORT outside SAGEMAKER_SAFE_PORT_RANGE",
@@ -235,6 +251,46 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
      "depends on the instance type"),
     ("M-06", "pipelines run in batch transform too, every container with the batch environment", "DG-PIPE; P-16",
      "untested", "needs a real pipeline transform job"),
+    # -- MM: multi-model endpoints ---------------------------------------------------------------------
+    ("MM-01", "label com.amazonaws.sagemaker.capabilities.multi-models=true (CreateModel refuses the image for a "
+     "multi-model endpoint without it)", "DG-MME; examples#3470", "multi-model",
+     "image config: the label's value is `true`"),
+    ("MM-02", "started with SAGEMAKER_MULTI_MODEL=true and nothing in /opt/ml/model, /ping answers 200 with no "
+     "model loaded", "DG-MME", "multi-model",
+     "`serve` with SAGEMAKER_MULTI_MODEL=true, the models mounted read-only at /opt/ml/models, no /opt/ml/model: "
+     "/ping 200 within `ready_timeout`; GET /models 200 lists no model"),
+    ("MM-03", "POST /models {\"model_name\", \"url\"} loads the model at url (/opt/ml/models/<name>/model): 200 "
+     "once it can serve it", "DG-MME", "multi-model",
+     "load the trained model under a new name: 200; right after, it is listed and POST /models/<name>/invoke → 200"),
+    ("MM-04", "loading a name that is already loaded → 409", "DG-MME", "multi-model",
+     "the same load twice: 200, then 409"),
+    ("MM-05", "a bad load request → 4xx with a short message: a body that is not a JSON object, no model_name, "
+     "no url, a url that does not exist", "DG-MME; issue 17", "multi-model",
+     "each bad body → 4xx (not 2xx, not 5xx) with a non-empty body ≤ 4 KiB; the name stays free (loadable after)"),
+    ("MM-06", "GET /models/<name> describes a loaded model ({modelName, modelUrl}); 404 for a name not loaded",
+     "DG-MME", "multi-model", "get a loaded model: 200 with its modelName and modelUrl; an unknown name → 404"),
+    ("MM-07", "GET /models lists the loaded models ({\"models\": [{modelName, modelUrl}, …]}), paginated: "
+     "`nextPageToken` while more remain, passed back as `next_page_token`", "DG-MME", "multi-model",
+     "three models loaded, then GET /models?limit=1 following nextPageToken: each model exactly once, the last "
+     "page without a token (one page holding all is allowed: `limit` is MMS's parameter, not AWS's)"),
+    ("MM-08", "DELETE /models/<name> unloads: 200, then get and invoke → 404 and it is not listed; DELETE of a "
+     "name not loaded → 404", "DG-MME", "multi-model", "load, delete, then get/invoke/list; delete an unknown name"),
+    ("MM-09", "POST /models/<name>/invoke has the /invocations semantics: the same answers, codecs and errors; "
+     "X-Amzn-SageMaker-Target-Model is for logging only; 404 for a model not loaded", "DG-MME", "multi-model",
+     "every manifest payload → 200 with the records single-model /invocations gives for it; malformed body → 400, "
+     "unknown Content-Type → 415, unknown Accept → 406; with X-Amzn-SageMaker-Target-Model: same answer; an "
+     "unloaded name → 404"),
+    ("MM-10", "a load never blocks /ping or the invocations of loaded models", "DG-MME; DG-INF (2 s ping)",
+     "multi-model",
+     "four loads at once while /ping and a loaded model are called in a loop: every ping 200 < 2 s, every "
+     "invocation 200 < 2 s, at least one of them overlapping a load (else INCONCLUSIVE)"),
+    ("MM-11", "when memory runs out a load answers 507 (SageMaker then unloads idle models and retries), never an "
+     "OOM kill or a 5xx", "DG-MME", "multi-model",
+     "`serve` with `docker run --memory [multi_model] memory_mb` (no swap): copies of the model padded to "
+     "`model_pad_mb` loaded one by one until 507; the container must stay up and answer /ping; no 507 after "
+     "enough loads to fill the limit twice → INCONCLUSIVE (the image ignores the padding)"),
+    ("MM-12", "unloading frees memory: after a 507, deleting a loaded model lets the next load succeed", "DG-MME",
+     "multi-model", "after MM-11's 507: DELETE one loaded model, then the refused load → 200"),
     # -- P: pitfalls (evidence for the rules) --------------------------------------------------------
     ("P-01", "hyperparameters arrive as strings; numbers, booleans and lists need parsing",
      "sagemaker-python-sdk#613; sagemaker-containers#179; EX-R", "pitfall", "T-01, T-02"),

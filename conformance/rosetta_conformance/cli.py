@@ -30,6 +30,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("out/conformance"),
                    help="directory for the JUnit XML and Markdown reports (default: out/conformance)")
     p.add_argument("-j", "--jobs", type=int, default=4, help="checks run in parallel (default 4)")
+    p.add_argument("--instance-type", help="the SageMaker instance type the image is for, e.g. ml.c7g.xlarge: its "
+                                           "architecture must be the image's (C-08; default: the manifest's)")
     p.add_argument("--golden", nargs="?", const="auto", metavar="LANG",
                    help="instead: run the golden cases (conformance/golden) against IMAGE, a Rosetta runtime image, "
                         "with the LANG fixture programs (python, r, julia; default: from the image name)")
@@ -94,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(task, advance=1, last=f"[{STYLE[r.status]}]{r.clause} {r.status.value}[/]")
 
             report = run_suite(image, manifest, profiles=profiles, only=args.clause, model_dir=model_dir,
-                               expected=expected, jobs=args.jobs, progress=progress)
+                               expected=expected, jobs=args.jobs, progress=progress,
+                               instance_type=args.instance_type)
     else:  # CI logs: one plain line per finished clause instead of a live bar
         done = iter(range(1, total + 1))
         console.out(f"checking {image}: {total} clauses", highlight=False)
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             console.out(f"  [{next(done)}/{total}] {r.clause} {r.status.value} ({r.seconds:.1f} s)", highlight=False)
 
         report = run_suite(image, manifest, profiles=profiles, only=args.clause, model_dir=model_dir,
-                           expected=expected, jobs=args.jobs, progress=line)
+                           expected=expected, jobs=args.jobs, progress=line, instance_type=args.instance_type)
     print_report(report, console)
     xml_path, md_path = write_reports(report, args.output)
     console.print(f"reports: {xml_path}, {md_path}", soft_wrap=True)

@@ -20,6 +20,7 @@ KINDS = {
     "must": "checked, MUST profile",
     "should": "checked, SHOULD profile",
     "toolkit": "checked, toolkit profile",
+    "multi-model": "checked, multi-model profile (`-p multi-model`)",
     "runtime": "Rosetta's runtimes promise it; proven by their own tests and the golden cases",
     "platform": "SageMaker's side (and Rosetta's local runner in its place)",
     "untested": "needs a real AWS job or hardware the suite does not have",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import json
 import shutil
 import tempfile
 import threading
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 from rosetta_conformance import wire
 from rosetta_conformance.manifest import Manifest
+from rosetta_conformance.multimodel import ModelStore, MultiModelServer
 from rosetta_conformance.outcome import Blocked, Skip
 from sagemaker_rosetta import containers
 from sagemaker_rosetta.containers import (
@@ -151,10 +153,12 @@ def _try_invoke(server: Server, body: bytes, ctype: str) -> Response | None:
 
 class Harness:
     def __init__(self, image: str, manifest: Manifest, *, model_dir: Path | None = None,
-                 workdir: Path | None = None) -> None:
+                 workdir: Path | None = None, instance_type: str | None = None) -> None:
         self.image = image
         self.manifest = manifest
         self.model_dir_arg = model_dir
+        #: ``--instance-type`` (else the manifest's): the hardware the image is meant for (C-08)
+        self.instance_type = instance_type or manifest.instance_type
         self.run_id = uuid.uuid4().hex[:10]
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="rosetta-conform-"))
@@ -213,7 +217,7 @@ class Harness:
     def _layout(self, name: str, *, encode: Callable[[Mapping[str, Any]], dict[str, str]] = wire.encode_str,
                 hyperparameters: Mapping[str, Any] | None = None, hosts: tuple[str, ...] = ("algo-1",),
                 content_type: str | None = "text/csv", data: bool = True, empty: bool = False,
-                repeat: int = 1) -> Path:
+                repeat: int = 1, checkpoint_dir: str | None = None) -> Path:
         tr = self.manifest.training
         assert tr is not None
         root = self.workdir / "train" / name
@@ -238,6 +242,9 @@ class Harness:
         ml_root(root, hyperparameters=encode(hps), channels=channels, hosts=hosts, content_type=content_type)
         if not data:
             shutil.rmtree(root / "input" / "data")
+        if checkpoint_dir is not None:  # as SageMaker writes it for a job with CheckpointConfig (T-13)
+            (root / "input" / "config" / "checkpointconfig.json").write_text(json.dumps(
+                {"LocalPath": checkpoint_dir, "S3Uri": "s3://rosetta-conformance/checkpoints"}))
         return root
 
     def train(self, name: str, *, ro_channels: bool = False, **layout: Any) -> TrainRun:
@@ -446,6 +453,52 @@ class Harness:
             port = ALT_PORT if kind == "port" else 8080
             raise self.once(f"diagnosis:{kind}", lambda: self._diagnose(served, port))
         return served
+
+    # -- multi-model mode --------------------------------------------------------------------------
+    def mme(self, kind: str = "shared") -> MultiModelServer:
+        """A ready server in multi-model mode: ``shared`` (the MM-02 … MM-10 checks take turns on it) or
+        ``memory`` (``docker run --memory [multi_model] memory_mb``, no swap: MM-11, MM-12)."""
+        def make() -> MultiModelServer:
+            source = self.once("mme-source", lambda: self.fresh_model_dir("mme-source"))
+            store = ModelStore(self.workdir / "mme" / kind, source)
+            store.root.mkdir(parents=True, exist_ok=True)
+            store.root.chmod(0o755)
+            mm = self.manifest.multi_model
+            memory = mm.memory_mb if kind == "memory" else None
+            server = Server(self.image, env={**self.manifest.serving.env, **mm.env, "SAGEMAKER_MULTI_MODEL": "true"},
+                            volumes={store.root: "/opt/ml/models:ro"}, labels=self.labels, memory_mb=memory,
+                            name=containers.container_name(f"conform-mme-{kind}"))
+            blame = "MM-11" if kind == "memory" else "MM-02"
+            try:
+                server.start()
+            except RuntimeError as exc:
+                raise Blocked("C-01", str(exc)) from exc
+            t0 = time.monotonic()
+            deadline = t0 + self.manifest.serving.ready_timeout
+            seen: list[int] = []
+            while time.monotonic() < deadline:
+                try:
+                    r = server.request("GET", "/ping", timeout=5)
+                    seen.append(r.status)
+                    if r.status == 200:
+                        ready = MultiModelServer(server, store, time.monotonic() - t0, mm.load_timeout)
+                        ready.first_listing = ready.listing()
+                        return ready
+                except (OSError, http.client.HTTPException):
+                    pass
+                found = wire.listeners(server.name) or []
+                mine = [ln for ln in found if ln.port == server.port]
+                if mine and all(wire.is_loopback(ln.address) for ln in mine):
+                    raise Blocked("S-05", f"port {server.port} listens on loopback only")
+                if not server.running():
+                    code = server.exit_code()
+                    more = f" (137: killed, raise [multi_model] memory_mb above {memory})" if memory else ""
+                    raise Blocked(blame, f"SAGEMAKER_MULTI_MODEL=true: container exited ({code}){more}: "
+                                         f"{server.logs()[-600:]}")
+                time.sleep(0.2)
+            raise Blocked(blame, f"SAGEMAKER_MULTI_MODEL=true with no model: no /ping 200 within "
+                                 f"{self.manifest.serving.ready_timeout:.0f} s (statuses {sorted(set(seen))})")
+        return self.once(f"mme:{kind}", make)
 
     def listeners(self, served: Served, settle: float = 1.0) -> list[wire.Listener]:
         """Listening sockets once the server listens at all (then ``settle`` s for the rest)."""

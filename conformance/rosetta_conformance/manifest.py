@@ -20,6 +20,9 @@ Paths are relative to the manifest file. Example (examples/iris/python/conforman
     file = "../data/test_features.csv"              # or body = "..."
     records = 30                                    # expected number of output records
     header = "sepal_length,sepal_width,petal_length,petal_width"   # optional: the CSV header line (B-13)
+
+Optional: ``instance_type = "ml.c7g.xlarge"`` (C-08), ``[serving] output_types`` (M-01),
+``[training.checkpoint]`` (T-13) and ``[multi_model]`` (MM-11, MM-12); see conformance/README.md.
 """
 
 from __future__ import annotations
@@ -53,6 +56,38 @@ class SigtermSpec:
 
 
 @dataclass(frozen=True)
+class CheckpointSpec:
+    """``[training.checkpoint]``: how the image shows that a restarted job resumed (T-13)."""
+
+    #: a regular expression a line of the restarted job's log matches (and the first job's does not)
+    resumed: str
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    repeat: int = 1
+    #: seconds from start to SIGTERM in the first job (default: 3 s)
+    delay: float = 3.0
+    #: seconds allowed to exit after SIGTERM
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class MultiModel:
+    """``[multi_model]``: the memory the 507 clauses give the container (MM-11, MM-12)."""
+
+    #: ``docker run --memory`` of the container the memory clauses fill
+    memory_mb: int = 1024
+    #: each model copy loaded there is padded to weigh this much more (default: a quarter of memory_mb)
+    model_pad_mb: int | None = None
+    #: extra env in multi-model mode
+    env: dict[str, str] = field(default_factory=dict)
+    #: seconds one POST /models may take
+    load_timeout: float = 120.0
+
+    @property
+    def pad_mb(self) -> int:
+        return self.model_pad_mb if self.model_pad_mb is not None else max(1, self.memory_mb // 4)
+
+
+@dataclass(frozen=True)
 class Training:
     channels: dict[str, Path]
     hyperparameters: dict[str, Any]
@@ -62,6 +97,8 @@ class Training:
     sigterm: SigtermSpec = field(default_factory=SigtermSpec)
     #: ``(Name, Regex)`` as in CreateTrainingJob's MetricDefinitions (T-20)
     metric_definitions: list[tuple[str, str]] = field(default_factory=list)
+    #: None: the image does not claim to resume from checkpoints (T-13 skips)
+    checkpoint: CheckpointSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +108,8 @@ class Serving:
     ready_timeout: float = 240.0
     #: a body that must be rejected with 400 for each content type (defaults below)
     bad_payloads: dict[str, bytes] = field(default_factory=dict)
+    #: media types the image answers with besides its payload types, for the next container of a chain (M-01)
+    output_types: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -81,6 +120,9 @@ class Manifest:
     image: str | None = None
     expected_failures: Path | None = None
     toolkit_env_file: str | None = None
+    #: the SageMaker instance type the image is meant for (C-08), e.g. ``ml.c7g.xlarge``
+    instance_type: str | None = None
+    multi_model: MultiModel = field(default_factory=MultiModel)
 
     def payload(self, content_type: str) -> Payload | None:
         return next((p for p in self.serving.payloads if p.content_type == content_type), None)
@@ -139,6 +181,18 @@ def load(path: Path | str | None) -> Manifest:
                                                      for m in metrics):
             raise ManifestError("training.metric_definitions: a list of { Name = \"...\", Regex = \"...\" }")
         bad = tr.get("bad_hyperparameters")
+        ck = _table(tr, "checkpoint", "training.")
+        checkpoint = None
+        if ck:
+            if not isinstance(ck.get("resumed"), str) or not ck["resumed"].strip():
+                raise ManifestError("training.checkpoint.resumed: a regular expression matching the line your "
+                                    "training logs when it starts from a checkpoint")
+            checkpoint = CheckpointSpec(
+                resumed=str(ck["resumed"]),
+                hyperparameters=dict(_table(ck, "hyperparameters", "training.checkpoint.")),
+                repeat=int(ck.get("repeat", 1)),
+                delay=float(ck.get("delay", 3.0)),
+                timeout=float(ck.get("timeout", 30.0)))
         training = Training(
             channels=channels,
             hyperparameters=dict(_table(tr, "hyperparameters", "training.")),
@@ -152,6 +206,7 @@ def load(path: Path | str | None) -> Manifest:
                 delay=float(st["delay"]) if "delay" in st else None,
                 timeout=float(st.get("timeout", 30.0)),
             ),
+            checkpoint=checkpoint,
         )
     sv = _table(doc, "serving", "")
     payloads = []
@@ -171,12 +226,27 @@ def load(path: Path | str | None) -> Manifest:
         payloads.append(Payload(str(p["content_type"]), body, int(p["records"]),
                                 header.strip().encode() if isinstance(header, str) else None))
     bad = {str(k): str(v).encode() for k, v in _table(sv, "bad_payloads", "serving.").items()}
+    outputs = sv.get("output_types", [])
+    if not isinstance(outputs, list) or not all(isinstance(t, str) and "/" in t for t in outputs):
+        raise ManifestError("serving.output_types: a list of media types, e.g. [\"application/json\"]")
     serving = Serving(
         payloads=payloads,
         env=_str_map(sv.get("env", {}), "serving.env"),
         ready_timeout=float(sv.get("ready_timeout", 240)),
         bad_payloads={**DEFAULT_BAD, **bad},
+        output_types=[t.split(";")[0].strip().lower() for t in outputs],
     )
+    mm = _table(doc, "multi_model", "")
+    pad = mm.get("model_pad_mb")
+    multi_model = MultiModel(memory_mb=int(mm.get("memory_mb", 1024)),
+                             model_pad_mb=int(pad) if pad is not None else None,
+                             env=_str_map(mm.get("env", {}), "multi_model.env"),
+                             load_timeout=float(mm.get("load_timeout", 120)))
+    if multi_model.memory_mb < 16 or multi_model.pad_mb < 1:
+        raise ManifestError("multi_model.memory_mb: at least 16; model_pad_mb: at least 1")
+    instance = doc.get("instance_type")
+    if instance is not None and not isinstance(instance, str):
+        raise ManifestError("instance_type: a SageMaker instance type, e.g. \"ml.m5.xlarge\"")
     ef = doc.get("expected_failures")
     expected = rel(str(ef)) if ef else (base / "expected-failures.toml")
     tk = _table(doc, "toolkit", "")
@@ -187,6 +257,8 @@ def load(path: Path | str | None) -> Manifest:
         image=doc.get("image"),
         expected_failures=expected if expected.exists() else None,
         toolkit_env_file=tk.get("env_file"),
+        instance_type=instance,
+        multi_model=multi_model,
     )
 
 

@@ -24,7 +24,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--image", help="image to check against the SageMaker contract")
     group.addoption("--manifest", type=Path, help="conformance.toml for the image")
     group.addoption("--conformance-model-dir", type=Path, help="model directory to serve without training")
-    group.addoption("--conformance-profile", default="must", help="comma-separated: must, should, toolkit, all")
+    group.addoption("--conformance-profile", default="must",
+                    help="comma-separated: must, should, toolkit, multi-model, all")
+    group.addoption("--instance-type", help="SageMaker instance type the image is for (C-08)")
     group.addoption("--expected-failures", type=Path, help="TOML of clauses known to fail")
     group.addoption("--conformance-report", type=Path, help="also write JUnit XML + Markdown reports here")
     group.addoption("--conformance-jobs", type=int, default=4, help="checks run in parallel")
@@ -54,7 +56,8 @@ def conformance_report(request: pytest.FixtureRequest) -> Report:
     report = run_suite(str(config.getoption("image")), manifest, profiles=_profiles(config),
                        only=config.getoption("clause"),
                        model_dir=Path(model_dir).resolve() if model_dir else None, expected=expected,
-                       jobs=int(config.getoption("conformance_jobs")))
+                       jobs=int(config.getoption("conformance_jobs")),
+                       instance_type=config.getoption("instance_type"))
     out = config.getoption("conformance_report")
     if out:
         write_reports(report, out)

@@ -74,13 +74,16 @@ def _execute(clause: Clause, chk: Check | None, h: Harness, expected: dict[str, 
 def run_suite(image: str, manifest: Manifest, *, profiles: list[str] | None = None,
               only: list[str] | None = None, model_dir: Path | None = None,
               expected: dict[str, str] | None = None, jobs: int = 4,
-              progress: Progress | None = None, workdir: Path | None = None) -> Report:
-    """Check ``image`` against the selected clauses; containers are removed even on Ctrl-C."""
+              progress: Progress | None = None, workdir: Path | None = None,
+              instance_type: str | None = None) -> Report:
+    """Check ``image`` against the selected clauses; containers are removed even on Ctrl-C.
+
+    ``instance_type``: the SageMaker instance type the image is meant for (C-08; default: the manifest's)."""
     profiles = profiles or ["must"]
     clauses = select(profiles, only)
     checks = load_all()
     expected = expected or {}
-    h = Harness(image, manifest, model_dir=model_dir, workdir=workdir)
+    h = Harness(image, manifest, model_dir=model_dir, workdir=workdir, instance_type=instance_type)
     results: dict[str, Result] = {}
     t0 = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="conform")

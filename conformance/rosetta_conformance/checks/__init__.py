@@ -37,6 +37,16 @@ def check(clause: str, *, final: bool = False) -> Callable[[CheckFn], CheckFn]:
 
 def load_all() -> dict[str, Check]:
     """Import the check modules (they register themselves)."""
-    from rosetta_conformance.checks import batch, serving, sigterm, static, toolkit, training  # noqa: F401
+    from rosetta_conformance.checks import (  # noqa: F401
+        batch,
+        checkpoint,
+        multimodel,
+        pipeline,
+        serving,
+        sigterm,
+        static,
+        toolkit,
+        training,
+    )
 
     return REGISTRY
