@@ -252,10 +252,11 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
         raise TrainUsageError(f"--instance-count {args.instance_count}: the local trainer runs one instance per "
                               "job for now (multi-instance jobs are not built yet); use --instance-count 1")
     job = job_name_for(args.image, args.job_name)
-    if not container.image_present(args.image):
+    out = Path(args.output or DEFAULT_OUTPUT / job).resolve()
+    _check_output(out)
+    if not container.image_present(args.image):  # the first call to the engine
         raise TrainUsageError(f"image {args.image} is not on the local engine, which never pulls: build it "
                               "(rosetta build …, docker build -t …) or docker pull/tag it")
-    out = Path(args.output or DEFAULT_OUTPUT / job).resolve()
     _clear(out)
     request = training_request(job=job, image=args.image, channels=channels, hyperparameters=hps, metrics=metrics,
                                env=env, content_type=args.content_type or None, max_runtime=args.max_runtime,
@@ -302,14 +303,18 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _clear(out: Path) -> None:
-    """A folder of an earlier job (it holds ``job.json``) is reused: remove what that job left there, and only
-    that. Any other folder must be new or empty: nothing of the user's is ever removed."""
+def _check_output(out: Path) -> None:
+    """The output folder is new, empty, or an earlier job's (it holds ``job.json``): nothing of the user's
+    is ever removed."""
     if out.exists() and not out.is_dir():
         raise TrainUsageError(f"--output {out}: a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / "job.json").is_file():
         raise TrainUsageError(f"--output {out}: the folder is not empty and holds no job.json of an earlier "
                               "rosetta train: give a new or empty folder")
+
+
+def _clear(out: Path) -> None:
+    """Reusing an earlier job's folder: remove what that job left there, and only that."""
     out.mkdir(parents=True, exist_ok=True)
     for name in ARTIFACTS:
         (out / name).unlink(missing_ok=True)
