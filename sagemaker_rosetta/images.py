@@ -69,6 +69,7 @@ EXAMPLES: dict[str, ExampleSpec] = {
     "iris-r": ExampleSpec("rosetta-example/iris-r:latest", "examples/iris/r", "r"),
     "iris-r-rpy2": ExampleSpec("rosetta-example/iris-r:rpy2", "examples/iris/r", "r-rpy2", "Dockerfile.rpy2"),
     "iris-julia": ExampleSpec("rosetta-example/iris-julia:latest", "examples/iris/julia", "julia"),
+    "xgboost": ExampleSpec("rosetta-example/xgboost:latest", "examples/xgboost", "python"),
 }
 
 

@@ -10,11 +10,12 @@
   prefix with fewer objects than hosts leaves the last hosts without data (SageMaker warns about
   that too). Code must not rely on which host gets which object.
 - Outputs of several hosts (a training job's ``/opt/ml/model`` and ``/opt/ml/output/data``, a
-  processing output) are merged into one: every host's files, host by host in order, a file that
-  several hosts wrote keeping the last host's copy. That is the SDK's local mode
-  (``sagemaker.train.local``: "As the official SageMaker Training Service, it will override
-  duplicate files if multiple containers have the same file names"); which copy SageMaker keeps is
-  not documented, so write a file on one host only (``cluster().is_first``).
+  processing output) are merged into one: every host's files. That is what the SDK's local mode
+  does, after the service ("As the official SageMaker Training Service, it will override duplicate
+  files if multiple containers have the same file names", ``sagemaker.train.local``
+  ``retrieve_artifacts``). Which copy of a duplicate SageMaker keeps is not documented; locally the
+  first host's (``algo-1``, the training toolkit's master host) wins, so a model written by the
+  first host comes out whole. Write a file on one host only (``cluster().is_first``).
 """
 
 from __future__ import annotations
@@ -101,23 +102,23 @@ def distribute(store: Store, uri: str, sharded: bool, dests: Sequence[Path],
 
 
 def merge(sources: Sequence[tuple[str, Path]], dest: Path, log: Callable[[str], None], what: str) -> None:
-    """Merge the folders of several hosts into ``dest`` in host order (a later host's file replaces
-    an earlier one's), logging the names written differently by more than one host."""
+    """Merge the folders of several hosts (given in host order) into ``dest``: a file several hosts
+    wrote keeps the first host's copy; the names written differently by several hosts are logged."""
     dest.mkdir(parents=True, exist_ok=True)
     owner: dict[str, str] = {}
     clashes: list[str] = []
-    for host, src in sources:
+    for host, src in reversed(sources):
         if not src.is_dir():
             continue
         for f in sorted(p for p in src.rglob("*") if p.is_file()):
             rel = f.relative_to(src).as_posix()
             target = dest / rel
             if rel in owner and not filecmp.cmp(f, target, shallow=False):
-                clashes.append(f"{rel} ({owner[rel]}, {host})")
+                clashes.append(f"{rel} ({host}, {owner[rel]})")
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, target)
             owner[rel] = host
     if clashes:
         shown = ", ".join(clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5 else "")
-        log(f"[rosetta] {what}: files written differently by several hosts, the last host's kept: {shown} "
+        log(f"[rosetta] {what}: files written differently by several hosts, {sources[0][0]}'s kept: {shown} "
             "(SageMaker keeps one of them: write them on one host, e.g. when cluster().is_first)")
