@@ -1,8 +1,10 @@
 """The README's main job: one iris model per language, trained in parallel, compared in R, gated.
 
-split (Python) → train Python | R | Julia → create 3 models → batch-transform the hold-out with each
-→ evaluate all three (R) → AccuracyGate: the best accuracy ≥ MinAccuracy? → register the best model
-(model package group ``rosetta-iris``) : else fail the execution with the accuracy in the message.
+split (Python) → train Python | tune R | train Julia → create 3 models → batch-transform the hold-out
+with each → evaluate all three (R) → AccuracyGate: the best accuracy ≥ MinAccuracy? → register the
+best model (model package group ``rosetta-iris``) : else fail the execution with the accuracy in the
+message. R's forest is a tuning job: 3 jobs (2 at a time) draw ``ntree`` between 25 and ``RNTree``
+and the one with the lowest out-of-bag error (``train:oob_error``) is the R model.
 
     rosetta pipeline run examples/iris/pipeline.py --param MinAccuracy=1.01   # force the Fail branch
 
@@ -48,7 +50,7 @@ def pipeline() -> Pipeline:
     hyperparameters = {
         "python": {"n_estimators": p.parameter("PythonNEstimators", 100),
                    "min_samples_leaf": p.parameter("PythonMinSamplesLeaf", 1), "target": target},
-        "r": {"ntree": p.parameter("RNTree", 200), "target": target},
+        "r": {"ntree": p.parameter("RNTree", 200), "target": target},  # RNTree: the largest ntree tuned
         "julia": {"epochs": p.parameter("JuliaEpochs", 500),
                   "lr": p.parameter("JuliaLearningRate", 0.5), "target": target},
     }
@@ -69,15 +71,25 @@ def pipeline() -> Pipeline:
     for runtime, default_image in TRAINERS.items():
         name = runtime.capitalize()
         image = p.parameter(f"{'R' if runtime == 'r' else name}Image", default_image)
-        train = p.training(f"Train{name}", image=image, runtime=runtime,
-                           inputs={"train": split.output("train")},
-                           hyperparameters=hyperparameters[runtime], metrics=METRICS[runtime], cache=CACHE)
-        model = p.model(f"Model{name}", model_data=train.model_data, trained_by=train)
+        if runtime == "r":  # tuned: ntree from 25 to RNTree, the lowest out-of-bag error wins
+            hps = dict(hyperparameters[runtime])
+            train: Any = p.tuning(
+                f"Tune{name}", image=image, runtime=runtime, inputs={"train": split.output("train")},
+                ranges={"ntree": (25, hps.pop("ntree"))}, hyperparameters=hps, objective=METRICS[runtime][0],
+                objective_type="Minimize", metrics=METRICS[runtime], strategy="Random", max_jobs=3,
+                max_parallel=2, seed=7, cache=CACHE)
+            model_data = train.best_model_data
+        else:
+            train = p.training(f"Train{name}", image=image, runtime=runtime,
+                               inputs={"train": split.output("train")},
+                               hyperparameters=hyperparameters[runtime], metrics=METRICS[runtime], cache=CACHE)
+            model_data = train.model_data
+        model = p.model(f"Model{name}", model_data=model_data, trained_by=train)
         predictions[runtime] = p.transform(
             f"Transform{name}", model=model, data=split.output("features"),
             content_type="text/csv", split_type="Line", strategy="MultiRecord", assemble_with="Line",
             cache=CACHE).output
-        named += ["--model", p.join(f"{runtime}=", train.model_data), "--image", p.join(f"{runtime}=", image)]
+        named += ["--model", p.join(f"{runtime}=", model_data), "--image", p.join(f"{runtime}=", image)]
 
     evaluate = p.processing(
         "Evaluate", image="rosetta/r:latest", code=HERE / "evaluate" / "evaluate.R",
@@ -110,12 +122,17 @@ def report(result: Any, console: Any) -> None:
     for runtime in TRAINERS:
         name = runtime.capitalize()
         sc = scores.get(runtime, {})
+        trainer = result.steps.get(f"Train{name}") or result.steps[f"Tune{name}"]
         rows.append((runtime, f"{sc.get('accuracy', float('nan')):.3f}", f"{sc.get('correct', '?')}/{sc.get('n', '?')}",
-                     f"{result.steps[f'Train{name}'].seconds:.1f}", f"{result.steps[f'Transform{name}'].seconds:.1f}",
-                     result.steps[f"Train{name}"].image))
+                     f"{trainer.seconds:.1f}", f"{result.steps[f'Transform{name}'].seconds:.1f}", trainer.image))
     table(console, "iris: one model per language (evaluated in R)",
           ("runtime", "accuracy", "correct", "train s", "transform s", "image"), rows, plain=is_plain(console),
           right=("accuracy", "correct", "train s", "transform s"))
+    tuned = result.steps["TuneR"].properties.get("BestTrainingJob") or {}
+    if tuned:
+        objective = tuned["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        console.print(f"R tuned: {tuned['TunedHyperParameters']} had the lowest train:oob_error {objective:.4f} "
+                      f"({tuned['TrainingJobName']})")
     best = scores.get("best", {})
     gate = f"gate: best {best.get('runtime')} accuracy {best.get('accuracy')}"
     registered = result.steps["RegisterBest"].properties

@@ -582,6 +582,12 @@ def _channels(inputs: Mapping[str, Value], content_type: str, distribution: str 
     return out
 
 
+def _integer(value: Any) -> bool:
+    """An int, or an Integer pipeline parameter (a range bound may be one)."""
+    kind = getattr(getattr(value, "parameter_type", None), "name", None)
+    return kind == "INTEGER" or (isinstance(value, int) and not isinstance(value, bool))
+
+
 def _range(name: str, given: Any) -> Any:
     """A tuning range: an SDK ``ParameterRange``, ``(low, high[, scaling])`` (integers: Integer,
     else Continuous) or a list of values (Categorical)."""
@@ -593,9 +599,10 @@ def _range(name: str, given: Any) -> Any:
     if isinstance(given, tuple) and len(given) in (2, 3):
         low, high, *rest = given
         scaling = rest[0] if rest else "Auto"
-        if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
+        if _integer(low) and _integer(high):
             return s.IntegerParameter(low, high, scaling_type=scaling)
-        return s.ContinuousParameter(float(low), float(high), scaling_type=scaling)
+        return s.ContinuousParameter(low if hasattr(low, "expr") else float(low),
+                                     high if hasattr(high, "expr") else float(high), scaling_type=scaling)
     raise ValueError(f"range {name!r}: give (low, high[, scaling]), a list of values, or an SDK ParameterRange")
 
 

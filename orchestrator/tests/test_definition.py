@@ -25,10 +25,17 @@ def steps(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["Name"]: s for s in d["Steps"]}
 
 
+def _trainer(s: dict[str, dict[str, Any]], rt: str) -> dict[str, Any]:
+    """The training request of a runtime's trainer (R's is a tuning job's TrainingJobDefinition)."""
+    if rt == "R":
+        return dict(s["TuneR"]["Arguments"]["TrainingJobDefinition"])
+    return dict(s[f"Train{rt}"]["Arguments"])
+
+
 def test_zero_network_and_valid_shape(definition: dict[str, Any]) -> None:
     assert definition["Version"] == "2020-12-01"
     assert set(steps(definition)) == {
-        "Split", "TrainPython", "TrainR", "TrainJulia", "ModelPython", "ModelR", "ModelJulia",
+        "Split", "TrainPython", "TuneR", "TrainJulia", "ModelPython", "ModelR", "ModelJulia",
         "TransformPython", "TransformR", "TransformJulia", "Evaluate", "AccuracyGate"}
 
 
@@ -60,9 +67,9 @@ def test_metric_definitions_and_caching(definition: dict[str, Any]) -> None:
     """Each trainer declares the metric line its runtime prints (T-20); container steps cache."""
     s = steps(definition)
     for rt, name in (("Python", "train_accuracy"), ("R", "train:oob_error"), ("Julia", "train_accuracy")):
-        spec = s[f"Train{rt}"]["Arguments"]["AlgorithmSpecification"]
+        spec = _trainer(s, rt)["AlgorithmSpecification"]
         assert spec["MetricDefinitions"] == [{"Name": name, "Regex": f"#metric {name}=(\\S+)"}]
-    for name in ("Split", "TrainR", "TransformJulia", "Evaluate"):
+    for name in ("Split", "TuneR", "TransformJulia", "Evaluate"):
         assert s[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
     assert "CacheConfig" not in s["ModelR"]
 
@@ -70,9 +77,10 @@ def test_metric_definitions_and_caching(definition: dict[str, Any]) -> None:
 def test_step_types(definition: dict[str, Any]) -> None:
     kinds = {n: s["Type"] for n, s in steps(definition).items()}
     assert kinds["Split"] == kinds["Evaluate"] == "Processing"
-    for rt in ("Python", "R", "Julia"):
+    for rt in ("Python", "Julia"):
         assert (kinds[f"Train{rt}"], kinds[f"Model{rt}"], kinds[f"Transform{rt}"]) == (
             "Training", "Model", "Transform")
+    assert (kinds["TuneR"], kinds["ModelR"], kinds["TransformR"]) == ("Tuning", "Model", "Transform")
 
 
 def test_images_per_step(definition: dict[str, Any]) -> None:
@@ -83,7 +91,7 @@ def test_images_per_step(definition: dict[str, Any]) -> None:
     for rt, param, image in (("Python", "PythonImage", "rosetta-example/iris-python:latest"),
                              ("R", "RImage", "rosetta-example/iris-r:latest"),
                              ("Julia", "JuliaImage", "rosetta-example/iris-julia:latest")):
-        train_image = s[f"Train{rt}"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
+        train_image = _trainer(s, rt)["AlgorithmSpecification"]["TrainingImage"]
         assert train_image == {"Get": f"Parameters.{param}"}
         assert params[param]["DefaultValue"] == image
         assert s[f"Model{rt}"]["Arguments"]["PrimaryContainer"]["Image"] == {"Get": f"Parameters.{param}"}
@@ -103,18 +111,28 @@ def test_parameters_and_hyperparameters(definition: dict[str, Any]) -> None:
     # non-string parameters reach HyperParameters as strings (T-02) through Std:Join
     assert hp["n_estimators"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.PythonNEstimators"}]}}
     assert hp["target"] == {"Get": "Parameters.Target"}
-    assert set(s["TrainR"]["Arguments"]["HyperParameters"]) == {"ntree", "target"}
+    assert set(s["TuneR"]["Arguments"]["TrainingJobDefinition"]["StaticHyperParameters"]) == {"target"}
+    tuning = s["TuneR"]["Arguments"]["HyperParameterTuningJobConfig"]
+    (ntree,) = tuning["ParameterRanges"]["IntegerParameterRanges"]
+    assert ntree["Name"] == "ntree" and ntree["MinValue"] == "25"
+    assert ntree["MaxValue"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.RNTree"}]}}
+    assert tuning["HyperParameterTuningJobObjective"] == {"Type": "Minimize", "MetricName": "train:oob_error"}
+    assert tuning["ResourceLimits"] == {"MaxParallelTrainingJobs": 2, "MaxNumberOfTrainingJobs": 3}
     assert set(s["TrainJulia"]["Arguments"]["HyperParameters"]) == {"epochs", "lr", "target"}
 
 
 def test_references_between_steps(definition: dict[str, Any]) -> None:
     s = steps(definition)
-    channel = s["TrainR"]["Arguments"]["InputDataConfig"][0]
+    channel = s["TuneR"]["Arguments"]["TrainingJobDefinition"]["InputDataConfig"][0]
     assert channel["ChannelName"] == "train"
     assert channel["DataSource"]["S3DataSource"]["S3Uri"] == {
         "Get": "Steps.Split.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"}
     assert s["ModelJulia"]["Arguments"]["PrimaryContainer"]["ModelDataUrl"] == {
         "Get": "Steps.TrainJulia.ModelArtifacts.S3ModelArtifacts"}
+    # the tuned R model: the SDK's get_top_model_s3_uri(0, ...) of the tuning step
+    assert s["ModelR"]["Arguments"]["PrimaryContainer"]["ModelDataUrl"] == {"Std:Join": {"On": "/", "Values": [
+        "s3:/", "rosetta-iris", "rosetta-iris/tuning/TuneR",
+        {"Get": "Steps.TuneR.TrainingJobSummaries[0].TrainingJobName"}, "output/model.tar.gz"]}}
     tr = s["TransformPython"]["Arguments"]
     assert tr["ModelName"] == {"Get": "Steps.ModelPython.ModelName"}
     assert tr["TransformInput"]["SplitType"] == "Line"
@@ -138,7 +156,7 @@ def test_graph_names_each_runtime(tmp_path: Path) -> None:
     assert res.stdout.startswith("flowchart LR")
     assert 'TrainJulia["TrainJulia<br/>Training · julia' in res.stdout
     assert 'Evaluate["Evaluate<br/>Processing · r' in res.stdout
-    assert "Split --> TrainR" in res.stdout and "TransformJulia --> Evaluate" in res.stdout
+    assert "Split --> TuneR" in res.stdout and "TransformJulia --> Evaluate" in res.stdout
     assert "AccuracyGate -->|if| RegisterBest" in res.stdout and "AccuracyGate -->|else| AccuracyTooLow" in res.stdout
     assert "Evaluate --> AccuracyGate" in res.stdout
     svg = (tmp_path / "iris.svg").read_text()

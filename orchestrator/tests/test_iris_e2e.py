@@ -20,7 +20,7 @@ def test_iris_pipeline_runs_locally(tmp_path: Path) -> None:
     saved = json.loads(next((tmp_path / "runs").glob("*/result.json")).read_text())
     assert saved["status"] == "Succeeded"
     assert {n: s["status"] for n, s in saved["steps"].items()} == {**dict.fromkeys(
-        ["Split", "TrainPython", "ModelPython", "TransformPython", "TrainR", "ModelR", "TransformR",
+        ["Split", "TrainPython", "ModelPython", "TransformPython", "TuneR", "ModelR", "TransformR",
          "TrainJulia", "ModelJulia", "TransformJulia", "Evaluate", "AccuracyGate", "RegisterBest"], "Succeeded"),
         "AccuracyTooLow": "NotRun"}
     evaluate = saved["steps"]["Evaluate"]["properties"]["ProcessingOutputConfig"]["Outputs"][0]
@@ -49,9 +49,18 @@ def test_iris_pipeline_runs_locally(tmp_path: Path) -> None:
     assert registered["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == best["model_data"]
     assert "ran the if branch (RegisterBest)" in err and "registered rosetta-iris version 1" in err
     # every trainer's declared metric reached FinalMetricDataList through its MetricDefinition
-    for rt, name in (("Python", "train_accuracy"), ("R", "train:oob_error"), ("Julia", "train_accuracy")):
+    for rt, name in (("Python", "train_accuracy"), ("Julia", "train_accuracy")):
         metrics = saved["steps"][f"Train{rt}"]["properties"]["FinalMetricDataList"]
         assert [m["MetricName"] for m in metrics] == [name], rt
+    # R was tuned: 3 jobs with ntree in [25, RNTree], the lowest out-of-bag error is the R model
+    tune = saved["steps"]["TuneR"]["properties"]
+    jobs = tune["RosettaTrainingJobs"]
+    assert len(jobs) == 3 and all(25 <= int(j["TunedHyperParameters"]["ntree"]) <= 200 for j in jobs)
+    errors = {j["TrainingJobName"]: j["FinalMetricDataList"][0]["Value"] for j in jobs}
+    assert tune["BestTrainingJob"]["TrainingJobName"] == min(errors, key=lambda k: errors[k])
+    model_r = saved["steps"]["ModelR"]["properties"]["PrimaryContainer"]["ModelDataUrl"]
+    assert model_r.endswith(f"/tuning/TuneR/{tune['BestTrainingJob']['TrainingJobName']}/output/model.tar.gz")
+    assert "R tuned: {'ntree':" in err
 
     # --param forces the other branch; the cached container steps make this run cheap
     res = rosetta("run", str(IRIS), "--param", "MinAccuracy=1.01", "--store", str(tmp_path / "s3"), "--workdir",
@@ -65,6 +74,6 @@ def test_iris_pipeline_runs_locally(tmp_path: Path) -> None:
     assert again["failure_reason"].startswith(f"best accuracy {best['accuracy']:g} ({best['runtime']}) is below "
                                               "MinAccuracy 1.01")
     cached = [n for n, s in again["steps"].items() if s["cached_from"] == saved["execution_id"]]
-    assert sorted(cached) == sorted(["Split", "TrainPython", "TransformPython", "TrainR", "TransformR", "TrainJulia",
+    assert sorted(cached) == sorted(["Split", "TrainPython", "TransformPython", "TuneR", "TransformR", "TrainJulia",
                                      "TransformJulia", "Evaluate"])
     assert "gate: best" in res.stderr and "< MinAccuracy 1.01" in res.stderr
