@@ -4,8 +4,8 @@ The user declares that ``predict`` is row-wise (``@rosetta_runtime.rowwise``): `
 stacked rows equals the row-wise concatenation of ``predict`` on each part. Then each worker keeps one
 :class:`Batcher` per model:
 
-- an idle model predicts at once: the request that finds it idle starts a drain task, which runs after
-  the requests already parsed in the same event-loop turn (they join it) and never waits for more;
+- an idle model predicts at once: the request that finds it idle lets one event-loop turn pass (the
+  requests whose bytes have already arrived are parsed and join it) and never waits for more;
 - requests that arrive while a prediction runs queue up and go together as the next batch as soon as
   it finishes (plus at most ``ROSETTA_BATCH_WAIT_MS`` to fill up to ``ROSETTA_BATCH_MAX_ROWS``);
 - only float matrices of the same dtype and width are stacked, at most ``max_rows`` rows (a larger
@@ -38,6 +38,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: ``predict(X, body bytes) -> predictions``: one model's prediction (inline or on its thread)
 PredictFn = Callable[[Any, int], Awaitable[Any]]
+
+#: event-loop turns an idle model lets pass before predicting: the requests parsed from the same poll
+#: (whose tasks are ready but not started) join the call. Without it, with inline predictions, requests
+#: that arrived together would each find the model idle in turn and never share a call.
+IDLE_YIELDS = 1
 
 
 def rowwise(predict: F) -> F:
@@ -102,32 +107,56 @@ class Batcher:
         self.max_rows = max_rows
         self.wait_s = wait_s
         self._queue: deque[_Request] = deque()
+        #: a request is predicting (the leader) or a drain task is running: newcomers queue
+        self._busy = False
         self._drain_task: asyncio.Task[None] | None = None
         self._arrived: asyncio.Event | None = None
+        #: requests answered and predict calls made (retries alone included): logged when a worker stops
+        self.requests = 0
+        self.calls = 0
 
     async def predict(self, X: Any, size: int) -> Any:
-        """This request's predictions, from a batch or alone; raises what ``predict`` raised on it alone."""
+        """This request's predictions, from a batch or alone; raises what ``predict`` raised on it alone.
+
+        The request that finds the model idle leads: it lets the requests already parsed join, then
+        predicts (alone: no queue, no task, no future) and hands whatever queued meanwhile to a drain task.
+        """
         loop = asyncio.get_running_loop()
         key = stack_key(X)
-        request = _Request(X, X.shape[0] if key is not None else 1, key, size, loop.create_future())
-        self._queue.append(request)
-        if self._drain_task is None:
-            # not `await`ed here: the requests parsed in this loop turn run first and join the queue
-            self._drain_task = loop.create_task(self._drain())
-        elif self._arrived is not None:
-            self._arrived.set()
-        return await request.future
+        rows = X.shape[0] if key is not None else 1
+        if self._busy:
+            request = _Request(X, rows, key, size, loop.create_future())
+            self._queue.append(request)
+            if self._arrived is not None:
+                self._arrived.set()
+            return await request.future
+        self._busy = True
+        try:
+            for _ in range(IDLE_YIELDS):  # requests whose bytes are already here join (a poll, not a wait)
+                await asyncio.sleep(0)
+            if not self._queue:
+                self.requests += 1
+                self.calls += 1
+                return await self._predict(X, size)
+            me = _Request(X, rows, key, size, loop.create_future())
+            self._queue.appendleft(me)
+            await self._run(self._take())
+            return me.future.result()
+        finally:
+            if self._queue:  # arrived while this prediction ran: the next batch, without this request
+                self._drain_task = loop.create_task(self._drain())
+            else:
+                self._busy = False
 
     async def _drain(self) -> None:
-        first = True
         try:
             while self._queue:
-                if not first and self.wait_s > 0:
+                if self.wait_s > 0:  # every batch here formed while a prediction ran
                     await self._fill()
-                first = False
                 await self._run(self._take())
         finally:
             self._drain_task = None
+            self._busy = False
             while self._queue:  # only when cancelled (the worker stops): fail rather than hang
                 request = self._queue.popleft()
                 if not request.future.done():
@@ -176,12 +205,14 @@ class Batcher:
 
     async def _run(self, batch: list[_Request]) -> None:
         batch = [r for r in batch if not r.future.done()]  # a client that went away
+        self.requests += len(batch)
         if len(batch) == 1:
             await self._alone(batch[0])
             return
         if not batch:
             return
         parts = None
+        self.calls += 1
         try:
             predictions = await self._predict(np.concatenate([r.X for r in batch]), sum(r.size for r in batch))
             parts = split(predictions, [r.rows for r in batch])
@@ -199,6 +230,7 @@ class Batcher:
                 request.future.set_result(part)
 
     async def _alone(self, request: _Request) -> None:
+        self.calls += 1
         try:
             result = await self._predict(request.X, request.size)
         except Exception as exc:  # the request's own error: its invoke answers it (500 model error, ...)

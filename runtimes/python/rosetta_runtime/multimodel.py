@@ -317,6 +317,10 @@ class ModelStore:
         log.info("model %r unloaded", name)
         return entry
 
+    def predictors(self) -> list[Predictor]:
+        """The models this worker holds now."""
+        return [predictor for _, predictor in self._held.values()]
+
     # -- read -----------------------------------------------------------------------------------------
     def describe(self, name: str) -> Entry:
         entry = self.state().models.get(name)

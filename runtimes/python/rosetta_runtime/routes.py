@@ -56,6 +56,14 @@ class Service:
         if self.predictor is not None:
             self.predictor.fast_model = value
 
+    def batch_counts(self) -> tuple[int, int]:
+        """(requests, predict calls) of the batching models this worker served (D9), for its last log line."""
+        predictors = [self.predictor] if self.predictor is not None else []
+        if self.models is not None:
+            predictors += self.models.predictors()
+        batchers = [p.batcher for p in predictors if p.batcher is not None]
+        return sum(b.requests for b in batchers), sum(b.calls for b in batchers)
+
     # -- both modes ------------------------------------------------------------------------------------
     async def ping(self, req: Request) -> Reply:
         return Reply(200) if self.ready else Reply.text(503, "model is loading")

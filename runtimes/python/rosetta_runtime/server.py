@@ -37,6 +37,7 @@ from rosetta_runtime import codecs
 from rosetta_runtime.adapter import ModelAdapter, load_adapter, warm_up
 from rosetta_runtime.errors import RosettaError, caused_by
 from rosetta_runtime.invocations import FAST_WARM_UP_S, batching_status
+from rosetta_runtime.listener import Slots, uvicorn_server
 from rosetta_runtime.paths import Paths, ServingSettings
 
 if TYPE_CHECKING:
@@ -126,7 +127,8 @@ def multi_model(prototype: ModelAdapter, settings: ServingSettings) -> Callable[
     return make
 
 
-def _worker(sock: socket.socket, settings: ServingSettings, make: Callable[[], Service]) -> None:
+def _worker(sock: socket.socket, settings: ServingSettings, make: Callable[[], Service], slots: Slots | None,
+            index: int) -> None:
     import uvicorn
 
     from rosetta_runtime.app import App
@@ -139,7 +141,7 @@ def _worker(sock: socket.socket, settings: ServingSettings, make: Callable[[], S
         access_log=False, log_level="warning", timeout_keep_alive=75,
         timeout_graceful_shutdown=GRACE_SECONDS, h11_max_incomplete_event_size=64 * 1024,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn_server(config, service, slots, index).run(sockets=[sock])
 
 
 class _Shutdown(Exception):
@@ -243,12 +245,15 @@ def run_multi_model(settings: ServingSettings) -> int:
     return _supervise(sock, settings, multi_model(prototype, settings))
 
 
-def _fork_worker(sock: socket.socket, settings: ServingSettings, make: Callable[[], Service]) -> int:
+def _fork_worker(sock: socket.socket, settings: ServingSettings, make: Callable[[], Service], slots: Slots | None,
+                 index: int) -> int:
+    if slots is not None:
+        slots.set(index, 0)  # a new worker in a dead one's slot starts with no connection
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
-            _worker(sock, settings, make)
+            _worker(sock, settings, make, slots, index)
         except BaseException:
             logging.getLogger("rosetta.worker").exception("worker crashed")
             code = 1
@@ -258,7 +263,9 @@ def _fork_worker(sock: socket.socket, settings: ServingSettings, make: Callable[
 
 
 def _supervise(sock: socket.socket, settings: ServingSettings, make: Callable[[], Service]) -> int:
-    workers = {_fork_worker(sock, settings, make) for _ in range(settings.workers)}
+    # the workers' open-connection counts, so that a burst of connections spreads over them (listener.py)
+    slots = Slots(settings.workers) if settings.workers > 1 else None
+    workers = {_fork_worker(sock, settings, make, slots, i): i for i in range(settings.workers)}
     signal.signal(signal.SIGINT, _raise_shutdown)
     recent: list[float] = []
     try:
@@ -266,13 +273,13 @@ def _supervise(sock: socket.socket, settings: ServingSettings, make: Callable[[]
             pid, status = os.wait()
             if pid not in workers:
                 continue
-            workers.discard(pid)
+            index = workers.pop(pid)
             log.warning("worker %d exited (status %d); starting a new one", pid, status)
             now = time.monotonic()
             recent = [t for t in recent if now - t < 10] + [now]
             if len(recent) > 5 * settings.workers:  # a crash loop: back off instead of spinning
                 time.sleep(1)
-            workers.add(_fork_worker(sock, settings, make))
+            workers[_fork_worker(sock, settings, make, slots, index)] = index
     except _Shutdown:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         log.info("SIGTERM: draining %d workers", len(workers))
@@ -283,7 +290,7 @@ def _supervise(sock: socket.socket, settings: ServingSettings, make: Callable[[]
         while workers and time.monotonic() < deadline:
             pid, _ = os.waitpid(-1, os.WNOHANG)
             if pid:
-                workers.discard(pid)
+                workers.pop(pid, None)
             else:
                 select.select([], [], [], 0.05)
         for pid in workers:

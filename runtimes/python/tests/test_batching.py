@@ -260,6 +260,17 @@ def test_concurrent_mixed_requests_answer_exactly_as_unbatched(serve: Callable[.
     assert {e[2] for e in errors if b"boom" in e[2]} == {b"model error: boom\n"}
 
 
+def test_inline_predictions_batch_the_requests_that_arrived_together(serve: Callable[..., Server]) -> None:
+    """A fast model predicts on the event loop (2+ workers): requests parsed in the same turn still
+    share one call (the idle leader lets them join before predicting), answered as unbatched."""
+    requests = [csv([[float(100 * k), 1.0, 2.0]]) for k in range(1, 9)]
+    server = serve()
+    server.service.fast_model = True
+    answers = together(server.app, requests)
+    assert [a[2] for a in answers] == [f"{100.0 * k!r},{(100 * k + 3) * 1.0!r}\n".encode() for k in range(1, 9)]
+    assert [len(c[0]) for c in server.calls] == [8]
+
+
 def test_a_model_error_in_a_batch_fails_only_its_request(serve: Callable[..., Server]) -> None:
     """A held call keeps the worker busy while three requests queue; they go as one batch, which fails
     on the -999 row and on the short result; each is then predicted alone: only the bad ones fail."""

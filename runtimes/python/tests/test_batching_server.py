@@ -1,5 +1,7 @@
 """Adaptive batching (D9) in the real server: two worker processes, concurrent HTTP clients.
 
+Also: a burst of keep-alive connections spreads over the two workers (``listener.py``).
+
 Like ``test_multimodel_server.py``, the server runs in the ``rosetta/python`` image with this working
 tree's ``rosetta_runtime`` mounted over the image's (no rebuild needed). Differential: the mixed good
 and bad requests of ``test_batching.py``, sent by 8 concurrent keep-alive clients to a batching server,
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +43,8 @@ def load(model_dir):
 
 @rowwise
 def predict(model, X):
+    if (X[:, 0] == -7).all():  # which worker is this? (test_a_burst_of_connections_spreads_over_the_workers)
+        return np.full((len(X), 2), float(os.getpid()))
     time.sleep(0.003)  # a model call's fixed cost: concurrent requests queue behind it
     with open(f"/calls/{os.getpid()}.log", "a") as fh:
         fh.write(json.dumps(X[:, 0].tolist()) + "\\n")
@@ -144,3 +149,30 @@ def test_concurrent_clients_get_the_unbatched_answers(servers: tuple[Server, Ser
     assert all(len({int(i) // 100 for i in c}) == 1 for c in calls("off"))  # warm-ups are one zero row
     assert "batching on: up to 512 rows per predict call" in batching.logs()
     assert "batching off (ROSETTA_BATCHING=off)" in reference.logs()
+
+
+def test_a_burst_of_connections_spreads_over_the_workers(servers: tuple[Server, Server, Path]) -> None:
+    """8 keep-alive connections opened at once (a load test, a transform job's concurrent connections):
+    both workers get some, where an event loop accepting until its backlog is empty let the first
+    worker to wake take them all. Each connection asks its worker's pid."""
+    batching, _, _ = servers
+    for burst in range(3):
+        counts = _burst(batching.host_port)
+        assert len(counts) == 2 and counts[0] >= 2, f"burst {burst + 1}: connections per worker {counts}"
+
+
+def _burst(port: int) -> list[int]:
+    """How many of CLIENTS connections opened back to back each worker took (sorted)."""
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(CLIENTS)]
+    try:
+        for conn in conns:  # back to back: all in the backlog before a worker wakes
+            conn.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        pids = []
+        for conn in conns:
+            status, _, body = send(conn, ("POST", "/invocations", b"-7,0,0\n", {"Content-Type": "text/csv"}))
+            assert status == 200, body
+            pids.append(int(float(body.split(b",")[0])))
+    finally:
+        for conn in conns:
+            conn.close()
+    return sorted(pids.count(pid) for pid in set(pids))
