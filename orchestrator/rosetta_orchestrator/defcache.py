@@ -22,6 +22,8 @@ unchanged, recorded while it ran:
 - every environment variable the build read that can change a definition: ``AWS_*`` and
   ``SAGEMAKER_*`` (less credentials, which an offline build never uses), and any variable read by the
   pipeline file or its local modules. Stored as hashes, never values;
+- files whose presence matters although a build without them never opens them (the SDK's user
+  and admin config files): that they are still absent;
 - the working directory, when the build opened a relative path.
 
 What a build depends on beyond these (the clock, random numbers, the network) is frozen at the first
@@ -102,13 +104,15 @@ class Recorder:
     written: set[str] = field(default_factory=set)
     listed: set[str] = field(default_factory=set)
     env: set[str] = field(default_factory=set)
+    #: files whose presence matters although the build may not have opened them (SDK config files)
+    watched: set[str] = field(default_factory=set)
     relative: bool = False
     busy: bool = False
 
     def deps(self) -> dict[str, Any]:
         """The recorded dependencies with their current state (taken right after the build)."""
         files: dict[str, list[Any]] = {}
-        for path in sorted(self.read - self.written):
+        for path in sorted((self.read - self.written) | self.watched):
             try:
                 st = os.stat(path)
             except OSError:
@@ -117,7 +121,8 @@ class Recorder:
                 files[path] = [st.st_size, st.st_mtime_ns, _sha_file(path)]
         dirs = {d: _listing(d) for d in sorted(self.listed) if os.path.isdir(d)}
         env = {k: _env_hash(k, self.env_before.get(k)) for k in sorted(self.env)}
-        out: dict[str, Any] = {"files": files, "dirs": dirs, "env": env}
+        absent = sorted(p for p in self.watched if not os.path.exists(p))
+        out: dict[str, Any] = {"files": files, "dirs": dirs, "env": env, "absent": absent}
         if self.relative:
             out["cwd"] = os.getcwd()
         return out
@@ -265,6 +270,9 @@ def stale(deps: Mapping[str, Any]) -> str | None:
         same_stat = st.st_size == size and st.st_mtime_ns == mtime_ns
         if (path.endswith(".py") or not same_stat) and _sha_file(path) != digest:
             return f"{path} changed"
+    for path in deps.get("absent", []):
+        if os.path.exists(path):
+            return f"{path} appeared"
     for folder, digest in deps.get("dirs", {}).items():
         if _listing(folder) != digest:
             return f"the files in {folder} changed"
@@ -372,7 +380,7 @@ class DefinitionCache:
         """Store a build atomically; ``captured`` are the SDK's uploads (temporary copies, copied in)."""
         self.root.mkdir(parents=True, exist_ok=True)
         copies = {uri: self._keep_upload(src) for uri, src in captured.items()}
-        entry = {"format": FORMAT, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        entry = {"format": FORMAT, "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
                  "file": str(file), **fields,
                  "assets": {uri: str(p) for uri, p in assets.items() if uri not in captured},
                  "captured": copies, "deps": dict(deps)}

@@ -106,12 +106,21 @@ def load_source(path: str | Path, *, account: str | Callable[[], str] = LOCAL_AC
             return _from_python(file, account, name).source
         with recording() as rec:
             built = _from_python(file, account, name)
+        rec.watched.update(_sdk_config_files())
         built.source.cache_miss = miss
         _store(cache, key, file, built, rec.deps())
         return built.source
     finally:
         if token is not None:
             ROLE.reset(token)
+
+
+def _sdk_config_files() -> list[str]:
+    """The SDK's default admin and user config files (``config.yaml``): a build reads them only when they
+    exist, so one that appears later must make the next load build again."""
+    config = sys.modules.get("sagemaker.core.config.config")
+    names = ("_DEFAULT_USER_CONFIG_FILE_PATH", "_DEFAULT_ADMIN_CONFIG_FILE_PATH")
+    return [str(p) for p in (getattr(config, n, None) for n in names) if isinstance(p, str) and p]
 
 
 def _store(cache: DefinitionCache, key: str, file: Path, built: _Built, deps: dict[str, Any]) -> None:

@@ -204,7 +204,9 @@ def test_recording_sees_files_folders_and_environment(tmp_path: Path) -> None:
         os.environ.get("DEFCACHE_READ")
         (tmp_path / "w.txt").write_text("written by the build")
         os.environ.get("HOME")  # read here, by local code: recorded too
+    rec.watched.add(str(tmp_path / "config.yaml"))  # like the SDK's config files: absent matters
     deps = rec.deps()
+    assert deps["absent"] == [str(tmp_path / "config.yaml")]
     assert str(tmp_path / "a.txt") in deps["files"] and str(tmp_path / "w.txt") not in deps["files"]
     assert str(tmp_path / "d") in deps["dirs"]
     assert deps["env"]["DEFCACHE_READ"] is None
@@ -217,3 +219,5 @@ def test_recording_sees_files_folders_and_environment(tmp_path: Path) -> None:
         del os.environ["DEFCACHE_READ"]
     (tmp_path / "d" / "new").write_text("")
     assert stale(deps) == f"the files in {tmp_path / 'd'} changed"
+    (tmp_path / "config.yaml").write_text("SchemaVersion: '1.0'\n")
+    assert stale(deps) == f"{tmp_path / 'config.yaml'} appeared"
