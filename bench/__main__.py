@@ -246,6 +246,8 @@ OTHER_PARTS: dict[str, tuple[str, list[str]]] = {
     "julia": ("Julia runtime vs the Python runtime", ["runtimes/julia/bench.py"]),
     "pipeline": ("Local pipeline runner vs the SDK's LocalPipelineSession",
                  ["orchestrator/bench/local_vs_sdk.py", "--repeat", "5"]),  # one run is noisy: the median of 5
+    "cached": ("Cached re-run of the iris pipeline: whole `rosetta pipeline run` commands",
+               ["orchestrator/bench/cached_rerun.py", "--cli-only"]),
 }
 
 
