@@ -75,13 +75,13 @@ Base.getindex(d::Data, ch::AbstractString) = get!(() -> read_channel(ch, datapat
 """
     channel_files(dir) -> Vector{String}
 
-Every non-hidden regular file under `dir`, recursively (hidden folders skipped too), as paths
-relative to `dir`, sorted.
+Every non-hidden regular file under `dir`, recursively, as paths relative to `dir` with `/`,
+sorted by code point (D4). A file is hidden when its NAME starts with `.` (the same rule in
+every runtime: a file inside a hidden folder counts).
 """
 function channel_files(dir::AbstractString)
     out = String[]
-    for (root, dirs, files) in walkdir(dir; follow_symlinks = true)
-        filter!(d -> !startswith(d, "."), dirs)          # walkdir descends into what is left
+    for (root, _, files) in walkdir(dir; follow_symlinks = true)
         for f in files
             startswith(f, ".") || push!(out, relpath(joinpath(root, f), dir))
         end

@@ -109,8 +109,11 @@ function invocations(app::App, req::Request)
     return Response(200, chosen, CODECS[chosen].encode(recs))
 end
 
-"A user `output_fn` result `(body, content_type)` as the response."
+"A user `output_fn` result `(body, content_type)` as the response (anything else is a model error)."
 function custom_response(out)
+    out isa Tuple && length(out) == 2 && out[1] isa Union{AbstractString,AbstractVector{UInt8}} &&
+        out[2] isa AbstractString ||
+        return model_error("output_fn returned a $(nameof(typeof(out))); expected (body, content_type)")
     body, ctype = out
     bytes = body isa AbstractString ? Vector{UInt8}(codeunits(String(body))) : Vector{UInt8}(body)
     return Response(200, String(ctype), bytes)

@@ -24,7 +24,8 @@ R.predict(::Hooked, X) = any(==(-1), X) ? zeros(size(X, 1) - 1) : vec(sum(X; dim
 R.input_fn(::Hooked, body, ct) = ct == "application/x-raise" ? error("input refused\nmore") :
                                  ct == "application/x-one" ? [1.0 2.0] : nothing
 R.output_fn(::Hooked, p, accept) = accept == "application/x-pipe" ? (join(p, "|"), "application/x-pipe") :
-                                   accept == "application/x-raise-out" ? error("output refused") : nothing
+                                   accept == "application/x-raise-out" ? error("output refused") :
+                                   accept == "application/x-bad" ? 42 : nothing
 
 # ---------------------------------------------------------------------------------------
 # HTTP: a real server in this process
@@ -265,6 +266,7 @@ end
     @test call(hooked, "1,2"; accept = "application/x-nothing")[1:2] == (406, "cannot produce 'application/x-nothing'; available: text/csv, application/json, application/jsonlines\n")
     @test call(plain, "1,2"; accept = "application/x-pipe")[1] == 406
     @test call(hooked, "1,2"; accept = "application/x-raise-out")[1:2] == (500, "model error: output refused\n")
+    @test call(hooked, "1,2"; accept = "application/x-bad")[1:2] == (500, "model error: output_fn returned a Int64; expected (body, content_type)\n")
     # the record count is checked before output_fn, which cannot hide a lost record
     @test call(hooked, "1,2\n-1,3\n"; accept = "application/x-pipe")[1:2] == (500, "model error: predict returned 1 results for 2 records\n")
     @test call(plain, "1,2\n-1,3\n")[1:2] == (500, "model error: predict returned 1 results for 2 records\n")
@@ -298,10 +300,9 @@ end
         @test R.features(t; exclude = "label") == [1.0 2.5; 3.0 4.0; 5.0 6.0]
         # D4: every .csv (any case) recursively, sorted by relative path; other files ignored
         ch = joinpath(root, "input", "data", "train")
-        mkpath(joinpath(ch, "part", "z")); mkpath(joinpath(ch, ".hidden"))
+        mkpath(joinpath(ch, "part", "z"))
         write(joinpath(ch, "part", "z", "c.CSV"), "x,y,label\n7,8,d\n")
-        write(joinpath(ch, ".hidden", "h.csv"), "x,y,label\n0,0,h\n")
-        write(joinpath(ch, ".h.csv"), "x,y,label\n0,0,h\n")
+        write(joinpath(ch, ".h.csv"), "x,y,label\n0,0,h\n")                    # hidden: its name starts with .
         write(joinpath(ch, "notes.txt"), "not a table")
         @test R.column(R.discover_channels()["train"], "label") == ["a", "b", "c", "d"]
         write(joinpath(ch, "part", "bad.csv"), "x,z,label\n1,2,e\n")
