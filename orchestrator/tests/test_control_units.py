@@ -93,8 +93,9 @@ def test_branches_are_flattened_with_gates() -> None:
 
 
 @pytest.mark.parametrize(("definition", "message"), [
-    ({"Steps": [step("Notify", "Lambda"), step("Tune", "Tuning"), step("Ok")]},
-     "step type(s) the local runner does not run: Notify (Lambda), Tune (Tuning) (it runs Training, Processing"),
+    ({"Steps": [step("Notify", "Lambda"), step("Check", "QualityCheck"), step("Ok")]},
+     "step type(s) the local runner does not run: Notify (Lambda), Check (QualityCheck) (it runs Training, "
+     "Processing, Model, Transform, Tuning"),
     ({"Steps": [step("A"), step("A")]}, "step A: the name is used twice"),
     ({"Steps": [step("A", Arguments={"x": {"Get": "Steps.Nope.ProcessingJobName"}})]},
      "step A: Get Steps.Nope.ProcessingJobName names an unknown step (steps: A)"),

@@ -100,7 +100,7 @@ def processing(name: str, image: str = ECHO, **args: Any) -> dict[str, Any]:
     (definition(processing("A"), {"Name": "Notify", "Type": "Lambda", "Arguments": {}},
                 {"Name": "Wait", "Type": "Callback", "Arguments": {}}),
      "error: step type(s) the local runner does not run: Notify (Lambda), Wait (Callback) (it runs Training, "
-     "Processing, Model, Transform, Condition, Fail, RegisterModel); remove them or run on SageMaker"),
+     "Processing, Model, Transform, Tuning, Condition, Fail, RegisterModel); remove them or run on SageMaker"),
 ])
 def test_bad_definitions(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str) -> None:
     file = write(tmp_path / "bad.json", text)
