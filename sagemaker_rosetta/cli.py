@@ -17,7 +17,8 @@ from sagemaker_rosetta.registry import PushError
 console = Console(stderr=True)
 
 #: subcommands contributed by the other packages: module exposing ``add_parser(subparsers)``
-PLUGINS = ("rosetta_conformance.cli", "rosetta_orchestrator.cli", "sagemaker_rosetta.scaffold.cli")
+PLUGINS = ("rosetta_conformance.cli", "rosetta_orchestrator.cli", "sagemaker_rosetta.scaffold.cli",
+           "sagemaker_rosetta.endpoint.cli")
 
 
 def say(msg: str) -> None:
