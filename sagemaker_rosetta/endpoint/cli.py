@@ -97,6 +97,9 @@ def _spec(args: argparse.Namespace) -> spec.ModelSpec:
 
 def cmd_up(args: argparse.Namespace) -> int:
     state = _state(args)
+    if state.load(args.name) is not None:  # before reading any model: the cheapest mistake first
+        raise EndpointError(f"endpoint {args.name} exists already: `rosetta endpoint down {args.name}` first, "
+                            "or pick another name")
     model = _spec(args)
     if args.mode:
         model.mode = args.mode.capitalize()
