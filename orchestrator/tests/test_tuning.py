@@ -56,6 +56,51 @@ def test_scaling_types_shape_the_draws() -> None:
     assert search.candidates("Random", space, 5, seed=7) == search.candidates("Random", space, 5, seed=7)
 
 
+@pytest.mark.parametrize(("kind", "scaling", "low", "high", "middle"), [
+    # middle: where the median draw must fall (within 15% of the range) for that scaling; the integer
+    # log range is wide so that avoiding repeats (few small integers) does not move the median
+    ("Integer", "Linear", 1, 1000, 500), ("Integer", "Auto", 1, 1000, 500),
+    ("Integer", "Logarithmic", 1, 1_000_000, 1000),
+    ("Continuous", "Linear", 0.001, 1, 0.5), ("Continuous", "Auto", 0.001, 1, 0.5),
+    ("Continuous", "Logarithmic", 0.001, 1, 0.032), ("Continuous", "ReverseLogarithmic", 0.0, 0.999, 0.968),
+])
+def test_every_range_type_with_every_scaling_it_allows(kind: str, scaling: str, low: float, high: float,
+                                                        middle: float) -> None:
+    """Each (range type, ScalingType) SageMaker accepts: draws stay in bounds, integers are integers, and
+    the median sits where that scaling puts it (uniform, geometric mean, or its mirror near 1)."""
+    space = search.ranges(_config(**{kind: [{"Name": "h", "MinValue": str(low), "MaxValue": str(high),
+                                             "ScalingType": scaling}]}))
+    values = [float(j["h"]) for j in search.candidates("Random", space, 300, seed=5)]
+    assert all(low <= v <= high for v in values)
+    if kind == "Integer":
+        assert all(v.is_integer() for v in values)
+    if scaling in ("Logarithmic", "ReverseLogarithmic"):
+        def f(v: float) -> float:
+            return math.log(v) if scaling == "Logarithmic" else -math.log(1 - v)
+        span = f(high) - f(low)
+        assert abs(f(statistics.median(values)) - f(middle)) < 0.15 * span
+    else:
+        assert abs(statistics.median(values) - middle) < 0.15 * (high - low)
+
+
+def test_categorical_ranges_draw_every_value_evenly() -> None:
+    space = search.ranges(_config(Categorical=[{"Name": "c", "Values": ["a", "b", "c", "d"]}]))
+    drawn = [j["c"] for j in search.candidates("Random", space, 400, seed=2)]
+    counts = {v: drawn.count(v) for v in "abcd"}
+    assert all(60 <= n <= 140 for n in counts.values()), counts
+
+
+def test_model_based_strategies_draw_as_random() -> None:
+    """Bayesian (the SDK's default) and Hyperband run as Random with the same seed, so a definition
+    using them runs locally; an unknown strategy is refused."""
+    space = search.ranges(_config(Integer=[{"Name": "k", "MinValue": "1", "MaxValue": "50"}]))
+    random_jobs = search.candidates("Random", space, 5, seed=9)
+    assert search.candidates("Bayesian", space, 5, seed=9) == random_jobs
+    assert search.candidates("Hyperband", space, 5, seed=9) == random_jobs
+    with pytest.raises(search.RangeError, match="Strategy 'Annealing' is not one of Random, Grid, Bayesian"):
+        search.candidates("Annealing", space, 5, seed=9)
+
+
 def test_random_avoids_repeats_and_grid_covers_every_combination() -> None:
     small = search.ranges(_config(Integer=[{"Name": "k", "MinValue": "1", "MaxValue": "4"}]))
     assert sorted(j["k"] for j in search.candidates("Random", small, 4, seed=3)) == ["1", "2", "3", "4"]
@@ -235,3 +280,19 @@ def test_no_job_reporting_the_objective_fails_the_step(echo_image: str, tmp_path
     assert step.reason.startswith("no training job of tuning job ")
     assert "reported the objective metric score" in step.reason
     assert "repeat: expected an integer, got 'x'" in step.reason  # the failed job's reason
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(("example", "declared"), [
+    ("iris-python", ("min_samples_leaf", "n_estimators", "target")),
+    ("iris-r", ("ntree", "seed", "target")),
+    ("iris-julia", ("epochs", "l2", "lr", "target")),
+])
+def test_the_three_runtimes_declarations_are_read_from_their_images(example: str, declared: tuple[str, ...]) -> None:
+    """The probe reads each runtime's typed declaration (dataclass, R list, Julia NamedTuple) from the
+    example image, through the contract's undeclared-name failure (golden case hp-unknown-key)."""
+    from sagemaker_rosetta import images
+
+    found = declaration(images.tag(example))
+    assert found.names is not None and tuple(sorted(found.names)) == declared, found
+    assert found.undeclared(["ntrees", *declared, "sagemaker_program", RESERVED]) == ["ntrees"]
