@@ -70,6 +70,10 @@ EXAMPLES: dict[str, ExampleSpec] = {
     "iris-r-rpy2": ExampleSpec("rosetta-example/iris-r:rpy2", "examples/iris/r", "r-rpy2", "Dockerfile.rpy2"),
     "iris-julia": ExampleSpec("rosetta-example/iris-julia:latest", "examples/iris/julia", "julia"),
     "xgboost": ExampleSpec("rosetta-example/xgboost:latest", "examples/xgboost", "python"),
+    # examples/chain: one serial inference pipeline, a step per language (each a COPY on its runtime)
+    "chain-r": ExampleSpec("rosetta-example/chain-r:latest", "examples/chain/r", "r"),
+    "chain-python": ExampleSpec("rosetta-example/chain-python:latest", "examples/chain/python", "python"),
+    "chain-julia": ExampleSpec("rosetta-example/chain-julia:latest", "examples/chain/julia", "julia"),
 }
 
 

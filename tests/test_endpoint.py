@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -31,7 +32,7 @@ class Live:
     url: str
     name: str
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Any:
         return boto3.client("sagemaker-runtime", endpoint_url=self.url, region_name="us-east-1",
                             aws_access_key_id="local", aws_secret_access_key="local",
                             config=Config(retries={"max_attempts": 1}))
