@@ -208,23 +208,32 @@ def accelerator(name: str) -> Any:
 
 def _csv_arrow(data: bytes, width: int) -> np.ndarray | None:
     """Big bodies: Arrow's parser with every column typed float64 (no type inference: 1.6x less CPU);
-    None unless the body is a clean grid of ``width`` numeric columns (then the precise path explains)."""
+    None unless the body is a clean grid of ``width`` numeric columns (then the precise path explains).
+    No null strings (a "NA" or an empty field fails the conversion and goes to the precise path, whose
+    message names it; "nan" parses and is refused as non-finite either way), no UTF-8 check (done
+    before), no quote handling when the body has no quote: 15-20 % less CPU for 2 MB of iris rows."""
     pa_csv = accelerator("pyarrow.csv")
     if pa_csv is None:
         return None
     import pyarrow  # loaded with pyarrow.csv
 
     names = [f"c{i}" for i in range(width)]
+    parse = pa_csv.ParseOptions() if b'"' in data else pa_csv.ParseOptions(quote_char=False, double_quote=False)
     try:
-        table = pa_csv.read_csv(io.BytesIO(data), read_options=pa_csv.ReadOptions(column_names=names),
+        table = pa_csv.read_csv(pyarrow.py_buffer(data), read_options=pa_csv.ReadOptions(column_names=names),
+                                parse_options=parse,
                                 convert_options=pa_csv.ConvertOptions(
-                                    column_types=dict.fromkeys(names, pyarrow.float64())))
+                                    column_types=dict.fromkeys(names, pyarrow.float64()), null_values=[],
+                                    check_utf8=False))
     except Exception:  # ragged rows, text fields and the like
         return None
     columns = table.columns
     if not columns or any(c.null_count for c in columns):  # an empty field is a gap, not a number
         return None
-    return np.column_stack([c.to_numpy() for c in columns])
+    X = np.empty((table.num_rows, width))
+    for i, column in enumerate(columns):
+        X[:, i] = column.to_numpy()
+    return X
 
 
 def _csv_fast(data: bytes) -> np.ndarray | None:
@@ -344,15 +353,29 @@ def _numeric_json(arr: np.ndarray) -> bytes | None:
         return None
 
 
+def _json_to_rows(flat: bytes, width: int) -> bytes:
+    """orjson's ``[a,b,c,d]`` of a flattened numeric matrix → ``a,b\nc,d\n``: every ``width``-th comma
+    and the closing bracket become newlines, in place (numbers hold no comma). A third of the cost of
+    ``replace(b"],[", b"\n")`` on the nested form (two copies and a search per row)."""
+    buf = bytearray(flat)
+    chars = np.frombuffer(buf, np.uint8)
+    if width == 1:
+        chars[chars == 44] = 10
+    else:
+        chars[np.flatnonzero(chars == 44)[width - 1::width]] = 10
+    chars[-1] = 10
+    return bytes(memoryview(buf)[1:])
+
+
 def _format_rows(arr: np.ndarray) -> bytes:
     n = arr.shape[0]
     if arr.ndim == 1:
         arr = arr.reshape(n, 1)
     elif arr.ndim > 2:
         arr = arr.reshape(n, -1)
-    fast = _numeric_json(arr)
-    if fast is not None:  # [[a,b],[c,d]] → a,b\nc,d\n: JSON numbers are CSV numbers
-        return fast[2:-2].replace(b"],[", b"\n") + b"\n"
+    fast = _numeric_json(arr.reshape(-1))
+    if fast is not None:  # [a,b,c,d] → a,b\nc,d\n: JSON numbers are CSV numbers
+        return _json_to_rows(fast, arr.shape[1])
     if arr.dtype.kind == "f":  # shortest round-trip repr
         row = ",".join(["%r"] * arr.shape[1]) + "\n"
         return ((row * n) % tuple(arr.ravel().tolist())).encode()  # type: ignore[no-any-return]
