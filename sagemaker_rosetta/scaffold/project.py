@@ -95,6 +95,16 @@ def manifest_hyperparameters(lang: Language, task: Task) -> dict[str, Any]:
     return {**lang.hyperparameters[task.name], "target": task.target}
 
 
+#: ``log_metric("name", …)`` in a model template (Python, R and Julia spell it alike)
+_LOGGED = re.compile(r"""log_metric\(\s*["']([^"']+)["']""")
+
+
+def logged_metrics(lang: Language, task: Task) -> list[str]:
+    """The metric names the model file logs: the pipeline declares exactly these (``p.training(metrics=…)``)."""
+    source = template(lang.name, f"{task.name}{Path(lang.model_file).suffix}.tmpl")
+    return list(dict.fromkeys(_LOGGED.findall(source)))
+
+
 def values_for(lang: Language, task: Task, data: SampleData, image: str) -> dict[str, str]:
     runtime_image = images.IMAGES[lang.runtime].tag
     repo = image.rsplit(":", 1)[0]
@@ -132,6 +142,7 @@ def values_for(lang: Language, task: Task, data: SampleData, image: str) -> dict
         "json_row": data.json_body(1),
         "hp_json": json.dumps(sdk_json),
         "pipeline_hyperparameters": python_literal(hps),
+        "pipeline_metrics": json.dumps(logged_metrics(lang, task)),  # a list of str: valid Python as JSON
         "expected_failures": expected,
         "expected_failures_row": "\n| `expected-failures.toml` | clauses known to fail here, each with its reason |"
         if lang.expected_failures else "",
