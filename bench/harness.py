@@ -8,16 +8,58 @@ from __future__ import annotations
 
 import http.client
 import json
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rosetta_testkit.load import Load, PeakPss, pss_mb, wrk
-from sagemaker_rosetta.containers import Server, Volumes
+from sagemaker_rosetta import images
+from sagemaker_rosetta.containers import Server, Volumes, ml_root, run
 
-__all__ = ["Contestant", "Load", "PeakPss", "advertised_payload_mb", "batch_rows_per_second", "cold_start", "post",
-           "pss_mb", "split_payloads", "wrk"]
+__all__ = ["DATA", "EXAMPLES", "PYTHON", "ROOT", "ROW", "Contestant", "Load", "PeakPss", "advertised_payload_mb",
+           "batch_rows_per_second", "cold_start", "jittered_rows", "post", "pss_mb", "split_payloads", "train_example",
+           "train_model", "wrk"]
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "examples" / "iris" / "data"
+PYTHON = images.tag("python")
+ROW = b"5.1,3.5,1.4,0.2\n"
+
+#: the other runtimes' example images, each serving the iris forest it trains itself (R: randomForest,
+#: Julia: the example's own model), measured in the same rounds as the Python contestants
+EXAMPLES = {"r-plumber-2w": "iris-r", "r-rpy2-2w": "iris-r-rpy2", "julia-2t": "iris-julia"}
+
+
+def jittered_rows(n: int, seed: int) -> list[bytes]:
+    """``n`` iris-like CSV rows (the first iris flower plus noise), 3 decimals each."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = np.array([5.1, 3.5, 1.4, 0.2]) + rng.normal(0, 0.1, (n, 4))
+    return [("%.3f,%.3f,%.3f,%.3f\n" % tuple(r)).encode() for r in X]
+
+
+def train_model(work: Path) -> Path:
+    """The benchmark model (bench/model: iris forest, 10 trees) trained by the Python runtime image."""
+    ml = ml_root(work / "ml", channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
+    res = run(PYTHON, ["train"], volumes={ml: "/opt/ml", ROOT / "bench/model": "/opt/program:ro"})
+    if res.returncode:
+        sys.exit(f"training the benchmark model failed:\n{res.stderr}")
+    return ml / "model"
+
+
+def train_example(image: str, work: Path) -> Path:
+    """An example or benchmark image's own model, trained on the iris training table."""
+    # R: the same 10-tree forest as the Python contestants
+    hp = {"ntree": "10"} if image in (images.tag("iris-r"), images.tag("iris-r-rpy2")) else {}
+    ml = ml_root(work, hyperparameters=hp, channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
+    res = run(image, ["train"], volumes={ml: "/opt/ml"})
+    if res.returncode:
+        sys.exit(f"training {image} failed:\n{res.stderr}")
+    return ml / "model"
 
 
 @dataclass
