@@ -403,12 +403,22 @@ class Pipeline:
 
     def model(self, name: str, *, model_data: Value = None, image: Value | None = None,
               trained_by: TrainingHandle | TuningHandle | None = None, env: Mapping[str, str] | None = None,
-              runtime: str | None = None, package: Value = None) -> ModelHandle:
+              runtime: str | None = None, package: Value = None,
+              containers: Sequence[TrainingHandle | TuningHandle | Mapping[str, Any]] | None = None,
+              mode: str = "Serial") -> ModelHandle:
         """A SageMaker Model (``IMAGE serve`` + ``model.tar.gz``); image defaults to the trainer's.
 
         ``package=ARN`` makes the model from a registered model package version instead (its
-        image and model data come from the registry; ``env`` is added to the package's)."""
+        image and model data come from the registry; ``env`` is added to the package's).
+
+        ``containers=[...]`` makes a multi-container model (an inference pipeline, 2 to 15
+        containers, CreateModel ``Containers``) run as ``mode`` ``Serial`` (container k's answer is
+        container k+1's request) or ``Direct``; each entry is a training or tuning handle (its
+        image and model) or a mapping with ``image``, ``model_data`` or ``trained_by``, and
+        optionally ``env`` and ``hostname`` (ContainerHostname). ``env`` is added to every container's."""
         s = sdk()
+        if containers is not None:
+            return self._multi_model(name, containers, mode, env, runtime)
         if package is not None:
             from sagemaker.core.workflow.pipeline_context import _ModelStepArguments
 
@@ -429,6 +439,46 @@ class Pipeline:
                                  role_arn=self.role, env_vars=dict(env or {}))
         step = s.ModelStep(name=name, step_args=builder.build())
         return self._keep(ModelHandle(name, step, image, self._runtime(image, runtime)))
+
+    def _multi_model(self, name: str, containers: Sequence[TrainingHandle | TuningHandle | Mapping[str, Any]],
+                     mode: str, env: Mapping[str, str] | None, runtime: str | None) -> ModelHandle:
+        from sagemaker.core.workflow.pipeline_context import _ModelStepArguments
+
+        if not 2 <= len(containers) <= 15:
+            raise ValueError(f"{name}: a multi-container model has 2 to 15 containers (got {len(containers)})")
+        if mode not in ("Serial", "Direct"):
+            raise ValueError(f"{name}: mode must be 'Serial' or 'Direct' (InferenceExecutionConfig.Mode), got {mode!r}")
+        defs: list[dict[str, Any]] = []
+        images: list[Value] = []
+        for k, entry in enumerate(containers, start=1):
+            spec: Mapping[str, Any] = {"trained_by": entry} if isinstance(entry, StepHandle) else entry
+            unknown = set(spec) - {"image", "model_data", "trained_by", "env", "hostname"}
+            if unknown:
+                raise ValueError(f"{name}: container {k} has unknown keys {sorted(unknown)} "
+                                 "(image, model_data, trained_by, env, hostname)")
+            by = spec.get("trained_by")
+            image = spec.get("image") if spec.get("image") is not None else (by.image if by else None)
+            data = spec.get("model_data")
+            if data is None and by is not None:
+                data = by.best_model_data if isinstance(by, TuningHandle) else by.model_data
+            if image is None:
+                raise ValueError(f"{name}: container {k} needs image= or trained_by=")
+            container: dict[str, Any] = {"Image": image}
+            if data is not None:
+                container["ModelDataUrl"] = data
+            environment = {**dict(env or {}), **dict(spec.get("env") or {})}
+            if environment:
+                container["Environment"] = environment
+            if spec.get("hostname"):
+                container["ContainerHostname"] = spec["hostname"]
+            defs.append(container)
+            images.append(image)
+        args = _ModelStepArguments(SimpleNamespace(sagemaker_session=self.session))
+        args.create_model_request = {"Containers": defs, "InferenceExecutionConfig": {"Mode": mode},
+                                     "ExecutionRoleArn": self.role}
+        args.caller_name = "create_model"
+        step = sdk().ModelStep(name=name, step_args=args)
+        return self._keep(ModelHandle(name, step, images[0], runtime or "multi-container"))
 
     def transform(self, name: str, *, model: ModelHandle, data: Value, content_type: str = "text/csv",
                   split_type: str | None = "Line", strategy: str | None = "MultiRecord",

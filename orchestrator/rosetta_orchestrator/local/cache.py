@@ -118,6 +118,11 @@ def key(kind: str, args: dict[str, Any], *, store: Store, image_id: Callable[[st
         data = container.get("ModelDataUrl")
         doc["model"] = {"Environment": container.get("Environment") or {},
                         "ModelDataUrl": store.digest(str(data)) if data else None}
+        for c in container.get("Containers") or []:  # an inference pipeline: every container counts
+            images.append(str(c.get("Image", "")))
+            doc["model"].setdefault("Containers", []).append({
+                "Environment": c.get("Environment") or {}, "Hostname": c.get("ContainerHostname"),
+                "ModelDataUrl": store.digest(str(c["ModelDataUrl"])) if c.get("ModelDataUrl") else None})
     doc["images"] = {i: image_id(i) for i in images}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
 

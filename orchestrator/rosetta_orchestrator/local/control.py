@@ -37,7 +37,10 @@ def model_container(args: dict[str, Any], registry: Registry) -> dict[str, Any]:
         if len(many) != 1:
             raise ValueError(f"a Model step needs a PrimaryContainer or exactly one container (got {len(many)})")
         container = many[0]
-    container = dict(container)
+    return _resolved(dict(container), registry)
+
+
+def _resolved(container: dict[str, Any], registry: Registry) -> dict[str, Any]:
     package = container.pop("ModelPackageName", None)
     if package:
         base = registry.container(str(package))
@@ -49,9 +52,30 @@ def model_container(args: dict[str, Any], registry: Registry) -> dict[str, Any]:
 
 
 def run_model(ctx: JobContext, args: dict[str, Any], registry: Registry) -> dict[str, Any]:
+    many = args.get("Containers") or []
+    if args.get("PrimaryContainer") is None and len(many) > 1:
+        return _run_multi_container(ctx, args, [_resolved(dict(c), registry) for c in many])
     container = model_container(args, registry)
     ctx.models.add(ctx.job_name, container)
     return {"ModelName": ctx.job_name, "PrimaryContainer": container,
+            "ExecutionRoleArn": args.get("ExecutionRoleArn")}
+
+
+def _run_multi_container(ctx: JobContext, args: dict[str, Any], containers: list[dict[str, Any]]) -> dict[str, Any]:
+    """An inference pipeline (2-15 ``Containers``): what a Transform step of it needs is kept as
+    ``{"Image": first image, "Containers": [...], "Mode": ...}`` (the first image names the step)."""
+    if len(containers) > 15:
+        raise ValueError(f"a model has at most 15 containers (got {len(containers)})")
+    mode = str((args.get("InferenceExecutionConfig") or {}).get("Mode") or "Serial")
+    if mode not in ("Serial", "Direct"):
+        raise ValueError(f"InferenceExecutionConfig.Mode must be Serial or Direct, got {mode!r}")
+    hosts = [str(c.get("ContainerHostname") or f"container-{k}") for k, c in enumerate(containers, start=1)]
+    if len(set(hosts)) != len(hosts):
+        raise ValueError(f"ContainerHostname must differ between containers (got {hosts})")
+    ctx.models.add(ctx.job_name, {"Image": containers[0]["Image"], "Containers": containers, "Mode": mode})
+    ctx.log(f"[rosetta] {len(containers)} containers, {mode}: " + " → ".join(
+        f"{h} ({c['Image']})" for h, c in zip(hosts, containers, strict=True)))
+    return {"ModelName": ctx.job_name, "Containers": containers, "InferenceExecutionConfig": {"Mode": mode},
             "ExecutionRoleArn": args.get("ExecutionRoleArn")}
 
 

@@ -264,6 +264,11 @@ class LocalRunner:
             props[name] = res.properties
             if res.type == "Model" and res.properties.get("PrimaryContainer"):
                 models.add(str(res.properties["ModelName"]), dict(res.properties["PrimaryContainer"]))
+            elif res.type == "Model" and res.properties.get("Containers"):  # an inference pipeline
+                many = [dict(c) for c in res.properties["Containers"]]
+                mode = (res.properties.get("InferenceExecutionConfig") or {}).get("Mode") or "Serial"
+                models.add(str(res.properties["ModelName"]), {"Image": many[0]["Image"], "Containers": many,
+                                                             "Mode": mode})
             kept.add(name)
             self.reporter.finished(res)
         return kept

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from rosetta_orchestrator.local import batching, hosts, records
 from rosetta_orchestrator.local.container import LogFn, follow_logs, remove_later, track
 from rosetta_orchestrator.local.context import JobContext, StepFailed
 from sagemaker_rosetta.containers import Server, container_name, unpack_model
+from sagemaker_rosetta.networks import Pod
 
 #: SageMaker's defaults when neither the job nor the container says otherwise (B-04)
 DEFAULTS = {"BatchStrategy": "MultiRecord", "MaxPayloadInMB": 6, "MaxConcurrentTransforms": 1}
@@ -26,12 +28,19 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
         container = ctx.models.get(model_name)
     except KeyError:
         raise StepFailed(ctx.step, f"model {model_name!r} was not created in this run") from None
-    model_dir = ctx.workdir / "model"
-    _unpack_model(ctx, container.get("ModelDataUrl"), model_dir)
+    members = _members(container)
+    if container.get("Mode") == "Direct":
+        raise StepFailed(ctx.step, f"model {model_name!r} runs its containers in Direct mode: batch transform "
+                                   "sends every record through the containers in order (InferenceExecutionConfig "
+                                   "Mode Serial)")
+    dirs = {m.host: ctx.workdir / "model" / m.host if len(members) > 1 else ctx.workdir / "model" for m in members}
+    for m in members:
+        _unpack_model(ctx, m.container.get("ModelDataUrl"), dirs[m.host])
+    model_dir = dirs[members[0].host]
 
     keys = ("BatchStrategy", "MaxPayloadInMB", "MaxConcurrentTransforms")
     settings: dict[str, Any] = {k: args[k] for k in keys if k in args}
-    env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+    env: dict[str, str] = {}
     env["SAGEMAKER_BATCH"] = "true"  # B-02: always; the others only when the job sets them
     if "MaxPayloadInMB" in settings:
         env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(settings["MaxPayloadInMB"])
@@ -52,22 +61,24 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
     count = int((args.get("TransformResources") or {}).get("InstanceCount") or 1)
     names = hosts.names(count)
     multi = count > 1
-    servers = {h: Server(str(container["Image"]), env=env, volumes={model_dir: "/opt/ml/model:ro"},
-                         name=container_name(f"{ctx.step}-{h}" if multi else ctx.step)) for h in names}
+    # the model's environment, then the job's batch settings and Environment (as SageMaker merges them)
+    chains = {h: _Chain(ctx, members, dirs, env, args.get("Environment") or {},
+                        f"{ctx.step}-{h}" if multi else ctx.step, h if multi else "") for h in names}
     counts = {"records": 0, "requests": 0}
     try:
-        for h, server in servers.items():
-            track(server.name)
-            server.start()
-            follow_logs(server.name, _prefixed(ctx, h) if multi else ctx.log)
-        for h, server in servers.items():
-            try:
-                _wait_ready(server, ready_timeout)
-            except (RuntimeError, TimeoutError) as exc:
-                where = f"{h}: " if multi else ""
-                raise StepFailed(ctx.step, f"{where}serving container not ready: {str(exc).splitlines()[0]}",
-                                 exit_code=server.exit_code(), details=str(exc)) from None
-        _apply_execution_parameters(ctx, servers[names[0]], settings)
+        for chain in chains.values():
+            chain.start()
+        for h, chain in chains.items():
+            for server, where in chain.each():
+                try:
+                    _wait_ready(server, ready_timeout)
+                except (RuntimeError, TimeoutError) as exc:
+                    where = ": ".join(w for w in (h if multi else "", where) if w)
+                    where = f"{where}: " if where else ""
+                    raise StepFailed(ctx.step, f"{where}serving container not ready: {str(exc).splitlines()[0]}",
+                                     exit_code=server.exit_code(), details=str(exc)) from None
+        # an inference pipeline's batch settings come from its first container (the one that gets the records)
+        _apply_execution_parameters(ctx, chains[names[0]].servers[0], settings)
         strategy = batching.normalize_strategy(settings["BatchStrategy"]) or "MultiRecord"
         payload = int(settings["MaxPayloadInMB"])
         workers = max(1, int(settings["MaxConcurrentTransforms"]))
@@ -83,8 +94,8 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
         lock = threading.Lock()
 
         def instance(host: str, rels: list[str]) -> None:
-            server = servers[host]
-            check = _RecordCheck(ctx, t_in, t_out, strategy, env, _features(model_dir))
+            chain = chains[host]
+            check = _RecordCheck(ctx, t_in, t_out, strategy, chain.env, _features(model_dir))
             with ThreadPoolExecutor(workers) as pool:
                 for rel in rels:
                     f = input_dir / rel
@@ -93,7 +104,7 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
                         recs = batching.split_records(data, t_in.get("SplitType"))
                         requests = batching.plan(recs, strategy, payload * batching.MIB if payload else None,
                                                  limit_name=f"MaxPayloadInMB={payload}")
-                        responses = list(pool.map(lambda r: _invoke(server, r.body, t_in, t_out), requests))
+                        responses = list(pool.map(lambda r: chain.invoke(r.body, t_in, t_out), requests))
                         check.file(recs, requests, responses)
                     except (batching.BatchError, _InvokeError, RecordCountError) as exc:
                         with lock:
@@ -119,8 +130,9 @@ def run_transform(ctx: JobContext, args: dict[str, Any], *, ready_timeout: float
             raise StepFailed(ctx.step, f"{len(failures)} input file(s) failed: {failures[0]}",
                              details="\n".join(failures))
     finally:
-        for server in servers.values():
-            remove_later(server.name)
+        for chain in chains.values():
+            for server in reversed(chain.servers):  # the namespace's owner last
+                remove_later(server.name)
     return {
         "TransformJobName": ctx.job_name,
         "TransformJobStatus": "Completed",
@@ -162,13 +174,87 @@ class _InvokeError(RuntimeError):
     pass
 
 
-def _invoke(server: Server, body: bytes, t_in: dict[str, Any], t_out: dict[str, Any]) -> tuple[bytes, str]:
-    """The response body and its Content-Type."""
-    # B-06: Content-Type from TransformInput; Accept only when TransformOutput sets it
-    resp = server.invoke(body, content_type=t_in.get("ContentType"), accept=t_out.get("Accept"), timeout=600)
-    if resp.status != 200:
-        raise _InvokeError(f"HTTP {resp.status}: {resp.text.strip()[:300]}")
-    return resp.body, str(resp.headers.get("content-type", ""))
+@dataclass
+class _Member:
+    host: str
+    container: dict[str, Any]
+
+
+def _members(model: dict[str, Any]) -> list[_Member]:
+    """The model's containers in order: one (``PrimaryContainer``) or an inference pipeline's."""
+    many = model.get("Containers") or [model]
+    return [_Member(str(c.get("ContainerHostname") or (f"container-{k}" if len(many) > 1 else "primary")), dict(c))
+            for k, c in enumerate(many, start=1)]
+
+
+class _Chain:
+    """One instance's serving containers: one Server, or an inference pipeline's containers in one
+    network namespace (a Pod), container k on port ``9100 + 100 (k - 1)`` (SAGEMAKER_BIND_TO_PORT)
+    with the 99 ports above as its SAGEMAKER_SAFE_PORT_RANGE, as the endpoint does it."""
+
+    def __init__(self, ctx: JobContext, members: list[_Member], dirs: dict[str, Path], batch_env: dict[str, str],
+                 job_env: dict[str, Any], name: str, instance: str) -> None:
+        self.ctx, self.members, self.instance = ctx, members, instance
+        n = len(members)
+        self.ports = [8080] if n == 1 else [9100 + 100 * k for k in range(n)]
+        self.pod = Pod(self.ports) if n > 1 else None
+        self.servers: list[Server] = []
+        self._kw: list[dict[str, Any]] = []
+        for m, port in zip(members, self.ports, strict=True):
+            env = {str(k): str(v) for k, v in (m.container.get("Environment") or {}).items()}
+            env.update(batch_env)
+            if n > 1:
+                env["SAGEMAKER_BIND_TO_PORT"] = str(port)
+                env["SAGEMAKER_SAFE_PORT_RANGE"] = f"{port + 1}-{port + 99}"
+            env.update({str(k): str(v) for k, v in job_env.items()})
+            self._kw.append({"env": env, "volumes": {dirs[m.host]: "/opt/ml/model:ro"}, "port": port,
+                             "name": container_name(f"{name}-{m.host}" if n > 1 else name)})
+        if n == 1:
+            self.servers.append(Server(str(members[0].container["Image"]), **self._kw[0]))
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The first container's environment (the one that reads the records: header rule D1)."""
+        return dict(self._kw[0]["env"])
+
+    def _log(self, host: str) -> LogFn:
+        prefix = "/".join(p for p in (self.instance, host if len(self.members) > 1 else "") if p)
+        return _prefixed(self.ctx, prefix) if prefix else self.ctx.log
+
+    def start(self) -> None:
+        if self.pod is None:
+            server = self.servers[0]
+            track(server.name)
+            server.start()
+            follow_logs(server.name, self._log(self.members[0].host))
+            return
+        for m, kw in zip(self.members, self._kw, strict=True):
+            track(kw["name"])
+            self.servers.append(self.pod.server(str(m.container["Image"]), **kw))
+            follow_logs(kw["name"], self._log(m.host))
+
+    def each(self) -> list[tuple[Server, str]]:
+        """Each server with how errors name it (nothing for a single container)."""
+        return [(s, self.where(k) if len(self.servers) > 1 else "") for k, s in enumerate(self.servers, start=1)]
+
+    def where(self, k: int) -> str:
+        """``container-2`` or ``container-2 (model)``, as SageMaker names a pipeline's container."""
+        host = self.members[k - 1].host
+        return f"container-{k}" if host == f"container-{k}" else f"container-{k} ({host})"
+
+    def invoke(self, body: bytes, t_in: dict[str, Any], t_out: dict[str, Any]) -> tuple[bytes, str]:
+        """Through every container in order: container k+1 gets container k's body and Content-Type;
+        only the last gets the job's Accept (the rule of docs/endpoints.md)."""
+        ctype: str | None = t_in.get("ContentType")
+        last = len(self.servers)
+        for k, server in enumerate(self.servers, start=1):
+            accept = t_out.get("Accept") if k == last else None
+            resp = server.invoke(body, content_type=ctype, accept=accept, timeout=600)
+            if resp.status != 200:
+                where = f"{self.where(k)}: " if last > 1 else ""
+                raise _InvokeError(f"{where}HTTP {resp.status}: {resp.text.strip()[:300]}")
+            body, ctype = resp.body, resp.headers.get("content-type")
+        return body, str(ctype or "")
 
 
 class RecordCountError(RuntimeError):
