@@ -102,8 +102,9 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
      "and restored when a job restarts; a stopped job saves its progress there and the restarted one resumes "
      "from it", "DG-CKPT", "should",
      "with `[training.checkpoint]` (the image opts in; SKIP with the lines to add otherwise): a job with "
-     "checkpointconfig.json (LocalPath /opt/ml/checkpoints) gets SIGTERM at `delay`: files must be in "
-     "LocalPath, its log must not match `resumed`; a new job on a fresh /opt/ml with those files restored "
+     "checkpointconfig.json (LocalPath /opt/ml/checkpoints) gets SIGTERM at `delay` (stopped with an empty "
+     "LocalPath, it runs again and is stopped at its first file there): files "
+     "must be in LocalPath, its log must not match `resumed`; a new job on a fresh /opt/ml with those files restored "
      "must exit 0, write a model and log a line matching `resumed` (Rosetta's runtimes: D8, golden runs)"),
     ("T-14", "the model goes to /opt/ml/model, packed as model.tar.gz of its contents", "DG-TOUT; LOCAL", "must",
      "files appear in /opt/ml/model; packed with the contents at the archive root (then served, S-01)"),
