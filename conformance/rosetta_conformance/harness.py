@@ -459,6 +459,9 @@ class Harness:
         """A ready server in multi-model mode: ``shared`` (the MM-02 … MM-10 checks take turns on it) or
         ``memory`` (``docker run --memory [multi_model] memory_mb``, no swap: MM-11, MM-12)."""
         def make() -> MultiModelServer:
+            shared = self._values.get("mme:shared")
+            if kind != "shared" and shared is not None and not shared[0]:
+                raise shared[1]  # the same start without a model already failed: no second wait
             source = self.once("mme-source", lambda: self.fresh_model_dir("mme-source"))
             store = ModelStore(self.workdir / "mme" / kind, source)
             store.root.mkdir(parents=True, exist_ok=True)
@@ -468,7 +471,9 @@ class Harness:
             server = Server(self.image, env={**self.manifest.serving.env, **mm.env, "SAGEMAKER_MULTI_MODEL": "true"},
                             volumes={store.root: "/opt/ml/models:ro"}, labels=self.labels, memory_mb=memory,
                             name=containers.container_name(f"conform-mme-{kind}"))
-            blame = "MM-11" if kind == "memory" else "MM-02"
+            # the memory server is MM-11's only when the limit is what stops it (killed, 137); a server
+            # that never answers /ping 200 without a model breaks MM-02 whatever its memory
+            blame = "MM-02"
             try:
                 server.start()
             except RuntimeError as exc:
@@ -492,9 +497,10 @@ class Harness:
                     raise Blocked("S-05", f"port {server.port} listens on loopback only")
                 if not server.running():
                     code = server.exit_code()
-                    more = f" (137: killed, raise [multi_model] memory_mb above {memory})" if memory else ""
-                    raise Blocked(blame, f"SAGEMAKER_MULTI_MODEL=true: container exited ({code}){more}: "
-                                         f"{server.logs()[-600:]}")
+                    killed = bool(memory) and code == 137
+                    more = f": killed, raise [multi_model] memory_mb above {memory}" if killed else ""
+                    raise Blocked("MM-11" if killed else blame, f"SAGEMAKER_MULTI_MODEL=true: container exited "
+                                                                f"({code}{more}): {server.logs()[-600:]}")
                 time.sleep(0.2)
             raise Blocked(blame, f"SAGEMAKER_MULTI_MODEL=true with no model: no /ping 200 within "
                                  f"{self.manifest.serving.ready_timeout:.0f} s (statuses {sorted(set(seen))})")

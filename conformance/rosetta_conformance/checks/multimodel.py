@@ -208,14 +208,20 @@ def unload(h: Harness) -> Outcome:
         gone = mm.delete(name)
         ctype, body = _sample(h)
         after = {"get": mm.get(name), "invoke": mm.invoke(name, body, ctype)}
+        # GET of a name never loaded is MM-06's: after DELETE the name must answer the same way, so a
+        # server that answers every unknown name wrongly fails MM-06, not this clause as well
+        never = mm.get("mm08-never-loaded")
         names = listed_names(mm.listing()) or []
         again = mm.delete(name)
         got = f"DELETE {_show(gone)}; then get {after['get'].status}, invoke {after['invoke'].status}, " \
-              f"listed {name in names}; DELETE again {again.status}"
+              f"listed {name in names}; DELETE again {again.status}; get of a name never loaded {never.status}"
         wrong = []
         if gone.status != 200:
             wrong.append(f"DELETE of a loaded model must be 200, got {gone.status}")
-        wrong += [f"{what} after DELETE must be 404, got {r.status}" for what, r in after.items() if r.status != 404]
+        if after["get"].status != 404 and (after["get"].status, after["get"].body) != (never.status, never.body):
+            wrong.append(f"get after DELETE must be 404 (as for a name never loaded), got {_show(after['get'])}")
+        if after["invoke"].status != 404:
+            wrong.append(f"invoke after DELETE must be 404, got {after['invoke'].status}")
         if name in names:
             wrong.append("still listed after DELETE")
         if again.status != 404:
