@@ -18,7 +18,7 @@ console = Console(stderr=True)
 
 #: subcommands contributed by the other packages: module exposing ``add_parser(subparsers)``
 PLUGINS = ("rosetta_conformance.cli", "rosetta_orchestrator.cli", "sagemaker_rosetta.scaffold.cli",
-           "sagemaker_rosetta.endpoint.cli")
+           "sagemaker_rosetta.endpoint.cli", "sagemaker_rosetta.doctor.cli")
 
 
 def say(msg: str) -> None:
