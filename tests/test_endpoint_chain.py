@@ -1,7 +1,8 @@
-"""Serial inference pipelines behind the local endpoint: examples/chain's R standardiser → Python
-model → Julia post-processor in one Pod, called with boto3's own ``invoke_endpoint``; Direct mode
-(``TargetContainerHostname``) on a second endpoint of two of those containers. The models are
-trained once for the module, in their own images; the endpoints serve the whole module."""
+"""Serial inference pipelines end to end: examples/chain's pipeline (R standardiser → Python
+model → Julia post-processor) run locally once for the module (training, one serial Model,
+batch transform of the hold-out through the chain), then its Model step served in one Pod and
+called with boto3's own ``invoke_endpoint``; Direct mode (``TargetContainerHostname``) on a
+second endpoint of two of those containers. The endpoints serve the whole module."""
 
 from __future__ import annotations
 
@@ -17,13 +18,17 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from rosetta_testkit.runtimes import DATA
+from rosetta_orchestrator.loader import load
+from rosetta_orchestrator.local.run import execute
+from rosetta_orchestrator.local.runner import QuietReporter, RunResult
+from rosetta_orchestrator.local.store import LocalStore
+from rosetta_testkit.runtimes import DATA, ROOT
 from sagemaker_rosetta import images, local_images
-from sagemaker_rosetta.containers import ml_root, pack_model, run
 from sagemaker_rosetta.endpoint import daemon, deploy, spec
 from sagemaker_rosetta.endpoint.state import State
 
 STEPS = {"standardise": "chain-r", "model": "chain-python", "label": "chain-julia"}
+EXAMPLE = ROOT / "examples" / "chain" / "pipeline.py"
 ROWS = b"5.1,3.5,1.4,0.2\n6.9,3.1,5.4,2.1\n5.9,3.0,4.2,1.5\n"
 
 
@@ -31,6 +36,7 @@ ROWS = b"5.1,3.5,1.4,0.2\n6.9,3.1,5.4,2.1\n5.9,3.0,4.2,1.5\n"
 class Chain:
     state: State
     url: str
+    result: RunResult
 
     def client(self) -> Any:
         return boto3.client("sagemaker-runtime", endpoint_url=self.url, region_name="us-east-1",
@@ -38,35 +44,45 @@ class Chain:
                             config=Config(retries={"max_attempts": 1}, max_pool_connections=16))
 
 
-def train(image: str, work: Path) -> Path:
-    ml = ml_root(work / "ml", hyperparameters={"target": '"species"'},
-                 channels={"train": {"train.csv": (DATA / "train.csv").read_text()}})
-    res = run(image, ["train"], timeout=300, volumes={ml: "/opt/ml"})
-    assert res.returncode == 0, f"{image}: training failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}"
-    return pack_model(ml / "model", work / "model.tar.gz")
+def _holdout_labels(result: RunResult) -> list[str]:
+    store = result.store
+    assert isinstance(store, LocalStore)
+    out = Path(store.path(result.steps["TransformHoldout"].properties["TransformOutput"]["S3OutputPath"]))
+    return [json.loads(line)["label"] for line in (out / "test_features.csv.out").read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    base = tmp_path_factory.mktemp("chain")
-    archives: dict[str, Path] = {}
-    for host, name in STEPS.items():
+    """examples/chain/pipeline.py run locally; its Chain step served Serial, and two of its
+    containers Direct."""
+    for name in STEPS.values():
         image = images.tag(name)
         assert local_images.exists(image), f"{image} is missing: run ./dev setup (rosetta setup --examples)"
-        archives[host] = train(image, base / host)
+    base = tmp_path_factory.mktemp("chain")
+    result = execute(load(EXAMPLE), store=LocalStore(base / "s3"), workdir=base / "runs", parameters={},
+                     reporter=QuietReporter(), max_parallel=3)
+    assert result.status == "Succeeded", {n: s.reason for n, s in result.steps.items() if s.reason}
     state = State(base / "state")
-    serial = spec.ModelSpec([spec.ContainerSpec(images.tag(STEPS[h]), str(a), h) for h, a in archives.items()],
-                            source="test").checked()
-    direct = spec.ModelSpec([spec.ContainerSpec(images.tag(STEPS[h]), str(archives[h]), h)
-                             for h in ("standardise", "model")], mode="Direct", source="test").checked()
+    serial = spec.from_pipeline_step("Chain", workdir=base / "runs", execution=None, store=str(base / "s3"),
+                                     s3_endpoint_url=None)
+    direct = spec.ModelSpec(serial.containers[:2], mode="Direct", store=serial.store, source="test").checked()
     try:
         deploy.up(state, "chain", serial, ready_timeout=300)
         deploy.up(state, "direct", direct, ready_timeout=300)
-        yield Chain(state, daemon.ensure_front(state))
+        yield Chain(state, daemon.ensure_front(state), result)
     finally:
         for name in state.names():
             deploy.down(state, name)
         daemon.stop_front(state)
+
+
+def test_pipeline_transforms_the_holdout_through_the_chain(chain: Chain) -> None:
+    """One JSON line per hold-out row, in order, and the labels are right."""
+    labels = _holdout_labels(chain.result)
+    truth = [line.split(",")[-1] for line in (DATA / "test.csv").read_text().splitlines()[1:]]
+    assert len(labels) == len(truth)
+    assert sum(a == b for a, b in zip(labels, truth, strict=True)) >= 0.9 * len(truth)
+    assert chain.result.steps["TransformHoldout"].properties["Records"] == len(truth)
 
 
 def test_serial_csv_through_three_languages(chain: Chain) -> None:
