@@ -276,3 +276,34 @@ def test_pipeline_run_folder(tmp_path: Path) -> None:
     assert all(f.what.startswith("step Train (Training)") for f in d.findings), _show(d)
     assert "traceback" in next(f for f in d.findings if f.clause == "T-17").what
     assert d.notes and "exec-1" in d.notes[0]
+
+
+def test_running_endpoint(blog: tuple[str, Path], tmp_path: Path) -> None:
+    """``rosetta endpoint up`` with the blog image: the debug server is seen in its log and answers; once
+    its container is killed from outside, the exit code says why (137, the OOM killer's signal)."""
+    from sagemaker_rosetta.containers import Container
+    from sagemaker_rosetta.endpoint.state import State
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text(json.dumps({"setosa": [5.0, 3.4, 1.5, 0.2], "virginica": [6.6, 3.0, 5.6, 2.0]}))
+    state = tmp_path / "state"
+    up = _rosetta("endpoint", "up", "doctor-blog", blog[0], "--model", str(model), "--state", str(state),
+                  "--ready-timeout", "60")
+    try:
+        assert up.returncode == 0, up.stderr
+        doctor = _rosetta("doctor", "--endpoint", "doctor-blog", "--state", str(state))
+        assert doctor.returncode == 1, doctor.stderr
+        assert [line.split("  ", 1)[0] for line in doctor.stdout.splitlines()] == ["S-17"], doctor.stdout
+        assert "Debug mode: on" in doctor.stdout or "Debugger is active" in doctor.stdout
+        ep = State(state).load("doctor-blog")
+        assert ep is not None
+        Container("", name=ep.members[0].container).kill("KILL")
+        doctor = _rosetta("doctor", "--endpoint", "doctor-blog", "--state", str(state))
+        assert doctor.returncode == 1, doctor.stderr
+        assert "exit 137" in doctor.stdout and "out-of-memory" in doctor.stdout, doctor.stdout
+        missing = _rosetta("doctor", "--endpoint", "no-such-endpoint", "--state", str(state))
+        assert missing.returncode == 2 and missing.stderr.startswith("error: no local endpoint"), missing.stderr
+    finally:
+        down = _rosetta("endpoint", "down", "doctor-blog", "--state", str(state))
+        assert down.returncode == 0, down.stderr

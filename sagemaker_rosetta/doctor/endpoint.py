@@ -43,7 +43,7 @@ def diagnose_endpoint(name: str, *, state_root: Path | None = None) -> Diagnosis
             findings.append(Finding("S-08", f"{who}: its container {m.container} is gone", "rosetta endpoint down "
                                     f"{name}, then up again; look at the logs if it fails again", "no container"))
             continue
-        logs = ""
+        logs, server_header = "", ""
         try:
             logs = box.logs()[-20000:]
         except containers.DockerError:
@@ -56,7 +56,8 @@ def diagnose_endpoint(name: str, *, state_root: Path | None = None) -> Diagnosis
                                                  "(rosetta endpoint logs)", logs.strip().splitlines()[-1][:160]
                                                  if logs.strip() else f"exit {code}"))
         else:
-            findings += _ping(who, m.host_port)
+            ping, server_header = _ping(who, m.host_port)
+            findings += ping
             found = wire.listeners(m.container) or []
             mine = [ln for ln in found if ln.port == m.port]
             if found and not mine:
@@ -68,19 +69,23 @@ def diagnose_endpoint(name: str, *, state_root: Path | None = None) -> Diagnosis
             elif mine and all(wire.is_loopback(ln.address) for ln in mine):
                 findings.append(Finding("S-05", f"{who}: port {m.port} listens on loopback only", "bind to 0.0.0.0",
                                         mine[0].address))
+        debug = [x.group(0) for x in [DEBUGGER_LOG.search(logs)] if x]
+        dev = [server_header] if "werkzeug" in server_header.lower() else []
         if DEV_SERVER_LOG.search(logs):
-            debug = [x.group(0) for x in [DEBUGGER_LOG.search(logs)] if x]
-            findings += debug_server_findings(werkzeug=True, debug=debug, devserver=["Werkzeug"], where="its log")
+            dev.append("Werkzeug in its log")
+        findings += debug_server_findings(werkzeug=bool(dev or debug), debug=debug, devserver=dev,
+                                          where=f"{who}'s log and answers")
         findings += platform_findings(JobRecord(name=who, word="serve", status="", image=m.image))
     return Diagnosis(f"endpoint {name}", dedupe(findings))
 
 
-def _ping(who: str, port: int) -> list[Finding]:
+def _ping(who: str, port: int) -> tuple[list[Finding], str]:
+    """Findings of one timed ``GET /ping``, and the answer's ``Server`` header."""
     try:
         r = httpclient.request(port, "GET", "/ping", None, None, 10)
     except (OSError, http.client.HTTPException) as exc:
         return [Finding("S-03", f"{who}: GET /ping gets no answer: `did not pass the ping health check`",
-                        "serve /ping on 0.0.0.0:8080 (or $SAGEMAKER_BIND_TO_PORT)", type(exc).__name__)]
+                        "serve /ping on 0.0.0.0:8080 (or $SAGEMAKER_BIND_TO_PORT)", type(exc).__name__)], ""
     out = []
     if r.status != 200:
         out.append(Finding("S-08", f"{who}: GET /ping answers {r.status}: SageMaker takes the instance out",
@@ -88,6 +93,5 @@ def _ping(who: str, port: int) -> list[Finding]:
     if r.seconds > PING_SECONDS:
         out.append(Finding("S-07", f"{who}: GET /ping took {r.seconds:.1f} s (SageMaker waits 2 s)",
                            "answer /ping from its own thread/worker, never behind a prediction", f"{r.seconds:.1f} s"))
-    if "werkzeug" in r.headers.get("server", "").lower():  # header names come lower-cased
-        out += debug_server_findings(werkzeug=True, debug=[], devserver=["Server: Werkzeug"], where="its answers")
-    return out
+    server = r.headers.get("server", "")  # header names come lower-cased
+    return out, f"Server: {server}" if server else ""

@@ -35,8 +35,8 @@ true
 """
 
 #: log lines of the Werkzeug development server (Flask's ``app.run``)
-DEV_SERVER_LOG = re.compile(r"This is a development server|Debugger is active|Running on http://|Werkzeug")
-DEBUGGER_LOG = re.compile(r"Debugger is active|Debugger PIN|debug=True")
+DEV_SERVER_LOG = re.compile(r"This is a development server|Debugger is active|Serving Flask app|Werkzeug")
+DEBUGGER_LOG = re.compile(r"Debugger is active|Debugger PIN|Debug mode: on|debug=True")
 
 
 @dataclass
