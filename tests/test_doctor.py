@@ -6,11 +6,13 @@
 - a blog-style Flask image (the "bring your own container" pattern: train/serve scripts on PATH, Flask's
   development server with debug=True on a fixed port, the model loaded inside /ping) built FROM the
   fixtures' Python base with Flask copied from the locked environment (no network);
-- a failed ``rosetta train`` job folder explained from its failure file and exit code;
+- a failed ``rosetta train`` job folder explained from its failure file and exit code, job.json exit codes
+  137/143/127, a pipeline run's result.json (as the local runner writes it);
+- a running ``rosetta endpoint`` of the blog image, then with its container killed;
 - the command's contract: one line per finding, plain when not a terminal, exit 0 / 1 / 2.
 
-The fixture images are the conformance tests' (conformance/tests/conformance_fixture_images.py): built
-here only when missing, so a session that ran those tests builds them once.
+The fixture images are the conformance tests' (conformance/tests/conformance_fixture_images.py), built by
+the same function: after those tests (or an earlier run) every layer comes from Docker's cache.
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ from typing import Any
 
 import pytest
 
-from sagemaker_rosetta import images, local_images
+from sagemaker_rosetta import images
 from sagemaker_rosetta.doctor import QUICK, Diagnosis, diagnose_folder, diagnose_image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "conformance" / "tests"))
-from conformance_fixture_images import BASE_TAG, EXTRA, MANIFEST, VARIANTS, Variant, build_variants  # noqa: E402
+from conformance_fixture_images import (  # noqa: E402
+    BASE_TAG,
+    EXTRA,
+    MANIFEST,
+    VARIANTS,
+    Variant,
+    build_variants,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -127,14 +136,10 @@ records = 30
 """
 
 
-def _build_missing(variants: list[Variant]) -> None:
-    if not all(local_images.exists(t) for t in [BASE_TAG, *(v.tag for v in variants)]):
-        build_variants(variants)
-
-
 @pytest.fixture(scope="module")
 def fixture_tags() -> dict[str, str]:
-    _build_missing(VARIANTS + EXTRA)
+    # the conformance tests' own images and build: from Docker's cache (seconds) when they built them
+    build_variants(VARIANTS + EXTRA)
     return {v.name: v.tag for v in VARIANTS}
 
 
