@@ -4,6 +4,7 @@
 # declared here (a model that wants other columns would define feature_names(model)).
 library(randomForest)
 
+rowwise <- TRUE  # predict_model() is row-wise: concurrent requests may share one call (D9)
 # defaults and types of the hyperparameters (hyperparameters.json values are strings)
 hyperparameters <- list(ntree = 100L, target = "species", seed = 42L)
 

@@ -35,7 +35,28 @@ new_state <- function(model, user = NULL, features = NULL, n_features = NULL, se
   # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: the answer's type when Accept is absent, empty or */*
   state$default_accept <- if (nzchar(settings$default_accept)) parse_media_type(settings$default_accept)$type else NA_character_
   state$default_codec <- canonical_type(state$default_accept %||% NA_character_)
+  # D9: concurrent requests share predict calls when the user declared predict row-wise
+  state$rowwise <- user_rowwise(user)
+  state$batcher <- if (identical(settings$batching, "auto") && state$rowwise) new_batcher(settings) else NULL
   state
+}
+
+#' Whether model.R declares its prediction row-wise (D9: `rowwise <- TRUE`): predicting
+#' stacked rows gives the row-wise concatenation of predicting each part, one result per row
+#' that depends on that row only. Only then may concurrent requests share one call.
+#' @param user the user's environment, or NULL.
+#' @keywords internal
+user_rowwise <- function(user) {
+  !is.null(user) && exists("rowwise", envir = user, inherits = FALSE) && isTRUE(user[["rowwise"]])
+}
+
+#' The start-up log line's words on batching (D9).
+#' @keywords internal
+batching_status <- function(rowwise, settings) {
+  if (identical(settings$batching, "off")) return("batching off (ROSETTA_BATCHING=off)")
+  if (!isTRUE(rowwise)) return("batching off: predict is not declared row-wise (rowwise <- TRUE in model.R)")
+  sprintf("batching on: up to %d rows per predict call, wait %g ms (ROSETTA_BATCH_MAX_ROWS, ROSETTA_BATCH_WAIT_MS)",
+          settings$batch_max_rows, settings$batch_wait_ms)
 }
 
 #' Load settings, user code and the model, then run one warm-up prediction (contract §2,
@@ -43,10 +64,12 @@ new_state <- function(model, user = NULL, features = NULL, n_features = NULL, se
 #' user's `load_model` without training here, from the user's declarations.
 #' @param dir the model directory.
 #' @param settings the serving settings (`serving_settings()`).
+#' @param user the user's environment (default: model.R loaded now, NULL without one);
+#'   multi-model mode loads it once and passes it for every model.
 #' @return the server state (an environment, see `new_state()`).
 #' @keywords internal
-load_state <- function(dir = model_dir(), settings = serving_settings()) {
-  user <- if (file.exists(program_file())) load_user() else NULL
+load_state <- function(dir = model_dir(), settings = serving_settings(),
+                       user = if (file.exists(program_file())) load_user() else NULL) {
   model <- load_fitted(user, dir)
   meta <- model_meta(dir)
   features <- meta$features
@@ -94,6 +117,10 @@ input_records <- function(X) if (is.data.frame(X) || is.matrix(X)) nrow(X) else 
 # -- the foreign server (the rpy2 flavour): the Python runtime's routes call these -----------
 # Errors come back as the condition (not raised): the server sends the first line of its
 # message (D3), whatever rpy2 would make of an R error.
+
+#' The user's environment for the Python server: model.R loaded once, or NULL without one.
+#' @keywords internal
+foreign_user <- function() if (file.exists(program_file())) load_user() else NULL
 
 #' Predict for the Python server: a numeric matrix from its codecs gets the request columns
 #' (D2); what the user's `input_fn` returned goes to the model as it is. The predictions come

@@ -3,13 +3,25 @@
 # returns `list(status, headers, body)`. `dispatch()` is pure R, so the tests call it
 # directly; plumber (serve.R) is only the HTTP layer around it.
 
-#' The routes: path, allowed methods, handler.
+#' The routes: path, allowed methods, handler. `{name}` is one percent-decoded path segment;
+#' the `/models` routes exist in multi-model mode only (D6).
 #' @keywords internal
 ROUTES <- list(
   list(path = "/ping", methods = c("GET", "HEAD"), handler = function(req, state) handle_ping(req, state)),
   list(path = "/invocations", methods = "POST", handler = function(req, state) handle_invocations(req, state)),
-  list(path = "/execution-parameters", methods = "GET", handler = function(req, state) handle_execution_parameters(req, state))
+  list(path = "/execution-parameters", methods = "GET", handler = function(req, state) handle_execution_parameters(req, state)),
+  list(path = "/models", methods = c("GET", "POST"), multi = TRUE, handler = function(req, state) {
+    if (req$method == "GET") mme_listing(state$mme, req$query) else handle_load(req, state)
+  }),
+  list(path = "/models/{name}", methods = c("GET", "DELETE"), multi = TRUE, handler = function(req, state) {
+    if (req$method == "GET") mme_describe(state$mme, req$name) else mme_unload(state$mme, req$name)
+  }),
+  list(path = "/models/{name}/invoke", methods = "POST", multi = TRUE, handler = function(req, state) {
+    model <- mme_model(state$mme, req$name)
+    if (!is.null(model$status)) model else handle_invocations(req, model)
+  })
 )
+ROUTE_INDEX <- stats::setNames(seq_along(ROUTES), vapply(ROUTES, function(r) r$path, ""))
 
 #' A response.
 #' @keywords internal
@@ -21,21 +33,45 @@ response <- function(status, body = "", type = "text/plain; charset=utf-8", head
 #' @keywords internal
 error_response <- function(status, message, headers = list()) response(status, paste0(message, "\n"), headers = headers)
 
-#' Route one request through the table: 404 for unknown paths, 405 (with `Allow`) for a
-#' known path with another method.
-#' @param req the request list.
-#' @param state the server state (model, user code, settings).
+#' The route of a request path (the path as sent, percent-encoded): the routing table's key,
+#' with the model name for the `/models/{name}` routes, or NULL.
+#' @keywords internal
+route_of <- function(path) {
+  if (!is.na(ROUTE_INDEX[path])) return(list(key = path))
+  if (!startsWith(path, "/models/")) return(NULL)
+  # split the path as sent, so that an escaped '/' (%2F) stays inside the name
+  parts <- strsplit(substring(path, 9L), "/", fixed = TRUE)[[1]]
+  if (endsWith(path, "/")) parts <- c(parts, "")
+  if (!length(parts) || !nzchar(parts[1]) || length(parts) > 2 || (length(parts) == 2 && parts[2] != "invoke")) return(NULL)
+  name <- utils::URLdecode(parts[1])
+  Encoding(name) <- "UTF-8"
+  list(key = if (length(parts) == 1) "/models/{name}" else "/models/{name}/invoke", name = name)
+}
+
+#' Route one request through the table: 404 for unknown paths (and the `/models` routes in
+#' single-model mode), 405 (with `Allow`) for a known path with another method. A handler's
+#' answer is a response, or (adaptive batching, D9) a promise of one.
+#' @param req the request list (`path` as sent; `query` the query string without `?`).
+#' @param state the server state (model, user code, settings; or the multi-model store).
 #' @keywords internal
 dispatch <- function(req, state) {
-  for (route in ROUTES) {
-    if (identical(route$path, req$path)) {
-      if (!(req$method %in% route$methods)) {
-        return(error_response(405, "method not allowed", list(Allow = paste(route$methods, collapse = ", "))))
-      }
-      return(route$handler(req, state))
-    }
+  found <- route_of(req$path)
+  if (is.null(found)) return(error_response(404, "not found"))
+  route <- ROUTES[[ROUTE_INDEX[[found$key]]]]
+  if (isTRUE(route$multi) && is.null(state$mme)) return(error_response(404, "not found"))
+  if (!(req$method %in% route$methods)) {
+    return(error_response(405, "method not allowed", list(Allow = paste(route$methods, collapse = ", "))))
   }
-  error_response(404, "not found")
+  req$name <- found$name
+  route$handler(req, state)
+}
+
+#' POST /models: 400 for a bad body, then the load (D6).
+#' @keywords internal
+handle_load <- function(req, state) {
+  parsed <- mme_load_request(req$body)
+  if (!is.null(parsed$status)) return(parsed)
+  mme_load(state$mme, parsed$name, parsed$url)
 }
 
 #' GET /ping: 200 once the model is loaded and warmed up (S-07), else 503.
@@ -63,6 +99,7 @@ handle_execution_parameters <- function(req, state) {
 #' Errors raised by user code answer with the first line of their message.
 #' @keywords internal
 handle_invocations <- function(req, state) {
+  if (!is.null(state$mme)) return(error_response(404, MULTI_MODEL_ONLY))
   limit <- state$settings$max_body_bytes
   size <- suppressWarnings(as.numeric(req$headers[["content-length"]] %||% length(req$body)))
   if (is.na(size)) size <- length(req$body)
@@ -96,17 +133,34 @@ handle_invocations <- function(req, state) {
   }
   if (is.null(X)) {
     if (is.na(canonical)) return(unsupported_type(ctype_raw))
-    X <- tryCatch(as_model_input(CODECS[[canonical]]$decode(req$body, ctype$params, state$decode_options), state$features),
-                  rosetta_bad_request = function(e) e)
-    if (inherits(X, "rosetta_bad_request")) return(error_response(400, conditionMessage(X)))
+    M <- tryCatch(CODECS[[canonical]]$decode(req$body, ctype$params, state$decode_options), rosetta_bad_request = function(e) e)
+    if (inherits(M, "rosetta_bad_request")) return(error_response(400, conditionMessage(M)))
+    if (!is.null(state$batcher) && is.matrix(M) && is.numeric(M) && nrow(M) > 0) {
+      queued <- batch_submit(state, M)  # D9; NULL: the model is idle, predict now
+      if (!is.null(queued)) {
+        return(promises::then(queued, function(p) {
+          finish_invocation(state, p[[1]], nrow(M), output_fn, negotiated, accept_raw)
+        }))
+      }
+    }
+    X <- as_model_input(M, state$features)
   }
   predictions <- tryCatch(predict_records(state, X), error = function(e) e)
+  finish_invocation(state, predictions, input_records(X), output_fn, negotiated, accept_raw)
+}
+
+#' The end of POST /invocations (D3) once predicted: 500 for a model error, the one output per
+#' record check, then `output_fn` or the negotiated codec.
+#' @param predictions the raw predictions, or the error condition predicting raised.
+#' @param expected the number of input records (NA: unknown).
+#' @keywords internal
+finish_invocation <- function(state, predictions, expected, output_fn, negotiated, accept_raw) {
+  accept <- negotiated[2]
   records <- if (inherits(predictions, "error")) predictions else tryCatch(as_records(predictions), error = function(e) e)
   if (inherits(records, "error")) {
     message("prediction failed: ", conditionMessage(records))
     return(error_response(500, paste("model error:", error_line(records))))
   }
-  expected <- input_records(X)
   if (!is.na(expected) && n_records(records) != expected) {  # B-08: one output per input record
     text <- sprintf("predict returned %d results for %d records", n_records(records), expected)
     message("prediction failed: ", text)

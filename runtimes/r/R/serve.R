@@ -8,7 +8,8 @@
 from_plumber <- function(req) {
   headers <- if (!is.null(req$HEADERS)) as.list(req$HEADERS) else rook_headers(req)
   body <- if (!is.null(req$rook.input)) req$rook.input$read()
-  list(method = req$REQUEST_METHOD, path = req$PATH_INFO, headers = headers, body = body %||% raw(0))
+  list(method = req$REQUEST_METHOD, path = req$PATH_INFO, query = sub("^[?]", "", req$QUERY_STRING %||% ""),
+       headers = headers, body = body %||% raw(0))
 }
 
 #' Headers from a Rook environment without httpuv's `HEADERS` (in-process requests).
@@ -35,13 +36,18 @@ to_plumber <- function(out, res) {
 #' @param state the server state (see `load_state()`).
 #' @keywords internal
 build_router <- function(state) {
-  handle <- function(req, res) to_plumber(dispatch(from_plumber(req), state), res)
+  handle <- function(req, res) {
+    out <- dispatch(from_plumber(req), state)
+    if (promises::is.promising(out)) return(promises::then(out, function(o) to_plumber(o, res)))  # batched (D9)
+    to_plumber(out, res)
+  }
   # No filters and every route in the first ("__first__") group: plumber's default filters
   # (query string, body, cookies) and each extra routing step cost more than the prediction
   # of one row; the handler reads the body itself, the codec registry decodes it.
   router <- plumber::pr(filters = list())
   verbs <- c("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
   for (route in ROUTES) {
+    if (grepl("{", route$path, fixed = TRUE)) next  # /models/{name}...: through the 404 handler, dispatch() routes them
     router <- plumber::pr_handle(router, verbs, route$path, handle, serializer = plumber::serializer_text(),
                                  preempt = "__first__")
   }
@@ -59,11 +65,23 @@ build_router <- function(state) {
 #' setting, exits 1.
 #' @export
 serve_worker <- function() {
-  state <- tryCatch(load_state(), error = function(e) {
-    message("rosetta: cannot load the model: ", conditionMessage(e))
+  settings <- tryCatch(serving_settings(), error = function(e) {
+    message("rosetta: cannot serve: ", conditionMessage(e))
     quit(save = "no", status = 1)
   })
-  settings <- state$settings
+  state <- tryCatch(if (settings$multi_model) load_mme_state(settings) else load_state(settings = settings), error = function(e) {
+    message(if (settings$multi_model) "rosetta: cannot load the user code: " else "rosetta: cannot load the model: ", conditionMessage(e))
+    quit(save = "no", status = 1)
+  })
+  if (settings$multi_model) {
+    # bin/serve resets the registry before any worker starts; alone (serve-one), the worker does
+    if (!file.exists(file.path(settings$mme_state_dir, "registry.json")) || !nzchar(settings$worker_socket)) {
+      registry_reset(settings$mme_state_dir)
+    }
+    message(sprintf("rosetta: multi-model mode (memory budget %.0f MiB, registry %s)", settings$mme_memory_bytes / MIB,
+                    settings$mme_state_dir))
+  }
+  message("rosetta: ", batching_status(state$rowwise, settings))
   router <- build_router(state)
   socket <- settings$worker_socket
   if (nzchar(socket)) {

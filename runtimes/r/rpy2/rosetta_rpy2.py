@@ -30,6 +30,7 @@ _R_PREDICT = ro.r("rosetta:::predict_matrix")
 _R_INPUT = ro.r("rosetta:::foreign_input")
 _R_OUTPUT = ro.r("rosetta:::foreign_output")
 _R_FIELD = ro.r("function(state, name) state[[name]]")
+_R_HOOK = ro.r("function(user, name) rosetta:::user_hook(user, name)")
 
 
 class RUserError(Exception):
@@ -87,11 +88,28 @@ class RModel:
         self.features: list[str] | None = None
         self.has_input_fn = False
         self.has_output_fn = False
+        #: model.R declares ``rowwise <- TRUE`` (D9); see :meth:`prepare`
+        self.rowwise = False
+        self._user: Any = None
         self._state: Any = None
 
+    def prepare(self) -> None:
+        """Load model.R once (multi-model mode, D6: every model then gets a ``copy.copy()`` of this adapter).
+
+        Batching (D9) follows ``rowwise <- TRUE``, except with an ``output_fn``: the hook gets R's own
+        predictions object, which cannot be cut per request once a batch's result has come to Python.
+        """
+        self._user = ro.r("rosetta:::foreign_user")()
+        self.has_output_fn = _R_HOOK(self._user, "output_fn") is not ri.NULL
+        self.has_input_fn = _R_HOOK(self._user, "input_fn") is not ri.NULL
+        self.rowwise = bool(ro.r("rosetta:::user_rowwise")(self._user)[0]) and not self.has_output_fn
+
     def load(self, model_dir: Path) -> None:
-        """Load the settings, user code and model, and warm up, in R (raises on a missing/corrupt model)."""
-        self._state = ro.r("rosetta:::load_state")(str(model_dir))
+        """Load the settings, user code (unless prepared) and model, and warm up, in R (raises on a
+        missing/corrupt model)."""
+        if self._user is None:
+            self.prepare()
+        self._state = ro.r("rosetta:::load_state")(str(model_dir), ro.r("rosetta:::serving_settings")(), self._user)
         n = _R_FIELD(self._state, "n_features")
         self.n_features = None if n is ri.NULL else int(n[0])
         features = _R_FIELD(self._state, "features")

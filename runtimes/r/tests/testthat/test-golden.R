@@ -1,7 +1,9 @@
 # The golden cases (conformance/golden/README.md, D5), run in-process: every setup of
 # serving.json is trained once with this runtime's `train_main()`, every case served through
-# `dispatch()` by a state built with the case's env (settings are read at start), and every
-# case of training.json trained on its own temporary /opt/ml. A case listed in
+# `dispatch()` by a state built with the case's env (settings are read at start), every
+# case of training.json trained on its own temporary /opt/ml, and every case of
+# multimodel.json (D6) run step by step against a fresh multi-model state with an empty
+# registry (its models copied from the trained serving setups). A case listed in
 # expected-differences/r.json must fail (with its reason); one that passes fails the suite,
 # so the list cannot go stale.
 #
@@ -159,7 +161,8 @@ training_problems <- function(root, status, expect) {
 #' Environment variables a case may set; the others are unset while a state is built.
 SERVING_VARS <- c("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "SAGEMAKER_MAX_PAYLOAD_IN_MB", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",
                   "SAGEMAKER_BATCH_STRATEGY", "SAGEMAKER_MODEL_SERVER_WORKERS", "ROSETTA_WORKERS", "ROSETTA_CSV_HEADER",
-                  "SAGEMAKER_BATCH")
+                  "SAGEMAKER_BATCH", "SAGEMAKER_MULTI_MODEL", "ROSETTA_MME_MEMORY_MB", "ROSETTA_MME_STATE_DIR",
+                  "ROSETTA_BATCHING", "ROSETTA_BATCH_MAX_ROWS", "ROSETTA_BATCH_WAIT_MS")
 
 write_text <- function(path, text) {
   dir.create(dirname(path), recursive = TRUE, showWarnings = FALSE)
@@ -219,9 +222,8 @@ golden_train <- function(spec) {
 SETUPS <- new.env()
 STATES <- new.env()
 
-#' The server state of a case: its setup trained once, the state built once per env.
-golden_state <- function(setups, case) {
-  name <- case$setup
+#' A serving.json setup, trained once: list(root, status); an error when it did not train.
+golden_trained <- function(setups, name) {
   if (is.null(SETUPS[[name]])) {
     s <- setups[[name]]
     if (is.null(s)) stop(sprintf("no setup '%s' in serving.json", name))
@@ -232,6 +234,13 @@ golden_state <- function(setups, case) {
     stop(sprintf("setup '%s' did not train (exit %s): %s", name, trained$status,
                  paste(readLines(file.path(trained$root, "output", "failure"), warn = FALSE)[1], collapse = "")))
   }
+  trained
+}
+
+#' The server state of a case: its setup trained once, the state built once per env.
+golden_state <- function(setups, case) {
+  name <- case$setup
+  trained <- golden_trained(setups, name)
   env <- case$env %||% list()
   key <- paste(name, as.character(jsonlite::toJSON(env, auto_unbox = TRUE)))
   if (is.null(STATES[[key]])) {
@@ -253,7 +262,81 @@ golden_request <- function(req) {
   if (!is.null(req[["body_repeat"]])) body <- rep(body, req[["body_repeat"]])
   headers <- req$headers %||% list()
   names(headers) <- tolower(names(headers))
-  list(method = req$method, path = req$path, headers = headers, body = body)
+  q <- regexpr("?", req$path, fixed = TRUE)
+  path <- if (q > 0) substr(req$path, 1, q - 1) else req$path
+  query <- if (q > 0) substring(req$path, q + 1) else ""
+  list(method = req$method, path = path, query = query, headers = headers, body = body)
+}
+
+# -- multi-model mode (D6) ---------------------------------------------------------------------
+
+MODELS_ROOTS <- new.env()
+
+#' A multi-model setup's models root (README: multimodel.json), made once: every model at
+#' `<root>/<name>/model`, a copy of a trained serving.json setup's model folder (corrupted or
+#' padded as asked), or an empty folder.
+golden_models_root <- function(serving_setups, mm_setups, name) {
+  if (is.null(MODELS_ROOTS[[name]])) {
+    root <- tempfile("golden-models")
+    for (model in names(mm_setups[[name]]$models)) {
+      spec <- mm_setups[[name]]$models[[model]]
+      folder <- file.path(root, model, "model")
+      dir.create(folder, recursive = TRUE)
+      if (isTRUE(spec$empty)) next
+      trained <- file.path(golden_trained(serving_setups, spec$setup)$root, "model")
+      file.copy(list.files(trained, full.names = TRUE, all.files = TRUE, no.. = TRUE), folder, recursive = TRUE)
+      if (isTRUE(spec$corrupt)) {
+        for (f in list.files(folder, recursive = TRUE, full.names = TRUE)) {
+          if (basename(f) != "rosetta.json") writeBin(charToRaw("not a model\n"), f)
+        }
+      }
+      if (!is.null(spec$pad_mb)) {  # sparse: sizes are apparent sizes
+        con <- file(file.path(folder, "padding.bin"), "wb")
+        seek(con, spec$pad_mb * 1024^2 - 1, rw = "write")
+        writeBin(as.raw(0), con)
+        close(con)
+      }
+    }
+    MODELS_ROOTS[[name]] <- normalizePath(root)
+  }
+  MODELS_ROOTS[[name]]
+}
+
+#' Replace `{models}` in every string of `x` (a request body or an expect list).
+substitute_models <- function(x, root) {
+  if (is.character(x)) return(gsub("{models}", root, x, fixed = TRUE))
+  if (is.list(x)) return(rapply(x, function(s) gsub("{models}", root, s, fixed = TRUE), classes = "character", how = "replace"))
+  x
+}
+
+#' Run a multi-model case: a fresh server state (no model, an empty registry), then its steps
+#' in order through `dispatch()`; the problems of the first failing step.
+golden_multimodel <- function(serving_setups, mm_setups, case) {
+  setup <- mm_setups[[case$setup]]
+  root <- golden_models_root(serving_setups, mm_setups, case$setup)
+  registry <- tempfile("golden-registry")
+  on.exit(unlink(registry, recursive = TRUE))
+  vars <- stats::setNames(as.list(rep(NA, length(SERVING_VARS))), SERVING_VARS)
+  vars[names(case$env)] <- case$env
+  vars$ROSETTA_CODE_DIR <- file.path(GOLDEN, "models", "r", setup$program)
+  vars$ROSETTA_MME_STATE_DIR <- registry
+  vars[c("ROSETTA_PROGRAM", "SAGEMAKER_PROGRAM", "ROSETTA_MODEL_DIR")] <- NA
+  with_env(vars, {
+    settings <- r("serving_settings")()
+    if (!isTRUE(settings$multi_model)) return("SAGEMAKER_MULTI_MODEL did not turn multi-model mode on")
+    state <- r("load_mme_state")(settings)
+    r("registry_reset")(settings$mme_state_dir)
+    for (i in seq_along(case$steps)) {
+      step <- case$steps[[i]]
+      req <- step$request
+      req$body <- substitute_models(req$body, root)
+      res <- suppressMessages(r("dispatch")(golden_request(req), state))
+      if (promises::is.promising(res)) return(sprintf("step %d: a promise, not a response", i))
+      problems <- serving_problems(res, substitute_models(step$expect, root))
+      if (length(problems)) return(sprintf("step %d (%s %s): %s", i, req$method, req$path, problems))
+    }
+    character(0)
+  })
 }
 
 EXPECTED_DIFFERENCES <- if (!is.null(GOLDEN) && file.exists(file.path(GOLDEN, "expected-differences", "r.json"))) {
@@ -287,7 +370,9 @@ test_that("the golden case files are found (set ROSETTA_GOLDEN_DIR or mount conf
 if (!is.null(GOLDEN)) {
   serving <- read_golden("serving.json")
   training <- if (file.exists(file.path(GOLDEN, "training.json"))) read_golden("training.json") else list(cases = list())
-  ids <- c(vapply(serving$cases, function(c) c$id, ""), vapply(training$cases, function(c) c$id, ""))
+  multimodel <- if (file.exists(file.path(GOLDEN, "multimodel.json"))) read_golden("multimodel.json") else list(cases = list())
+  ids <- c(vapply(serving$cases, function(c) c$id, ""), vapply(training$cases, function(c) c$id, ""),
+           vapply(multimodel$cases, function(c) c$id, ""))
 
   test_that("expected-differences/r.json: every entry names a case and gives a reason", {
     expect(!anyDuplicated(ids), sprintf("duplicate case ids: %s", paste(ids[duplicated(ids)], collapse = ", ")))
@@ -329,6 +414,17 @@ if (!is.null(GOLDEN)) {
           }))
         }, error = function(e) paste("error:", conditionMessage(e)))
         tally("training", case$id, expect_case(case$id, problems))
+      })
+    })
+  }
+
+  for (case in multimodel$cases) {
+    local({
+      case <- case
+      test_that(sprintf("golden multi-model %s", case$id), {
+        problems <- tryCatch(golden_multimodel(serving$setups, multimodel$setups, case),
+                             error = function(e) paste("error:", conditionMessage(e)))
+        tally("multimodel", case$id, expect_case(case$id, problems))
       })
     })
   }
