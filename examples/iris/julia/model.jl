@@ -27,5 +27,6 @@ function fit(::Type{IrisModel}, data, hp)
 end
 
 predict(m::IrisModel, X) = m.classes[[argmax(r) for r in eachrow(design(m, X) * m.W)]]
+rowwise(::Type{IrisModel}) = true   # each row is predicted on its own: concurrent requests may share one call (D9)
 # Requests carry the training columns minus `target` (the runtime records them in rosetta.json);
 # a model that used other columns would declare them: feature_names(m::IrisModel) = [...]

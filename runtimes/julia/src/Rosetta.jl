@@ -10,11 +10,11 @@ training code may call [`cluster`](@ref), [`save_checkpoint`](@ref)/[`load_check
 """
 module Rosetta
 
-using Dates, DelimitedFiles, Logging, Serialization, Sockets
+using Base64, Dates, DelimitedFiles, Logging, Serialization, Sockets
 
 export fit, predict, hyperparameters, feature_names, n_features, save, load, input_fn, output_fn, checkpoint,
        log_metric, Table, Data, column, features, datapath, channels, cluster, Cluster,
-       checkpoint_dir, save_checkpoint, load_checkpoint
+       checkpoint_dir, save_checkpoint, load_checkpoint, rowwise
 
 include("paths.jl")            # /opt/ml layout, ServingSettings (environment read once)
 include("errors.jl")           # the runtime's exceptions and the messages users see
@@ -28,7 +28,9 @@ include("checkpoints.jl")      # checkpoint folder, save/load (T-13, D8)
 include("user.jl")             # the user's generic functions, finding the model type
 include("codecs.jl")           # ONE codec registry (415/406/400)
 include("http.jl")             # HTTP/1.1 server
+include("batching.jl")         # adaptive batching of row-wise models (D9)
 include("routes.jl")           # ONE routing table
+include("multimodel.jl")       # multi-model mode (D6)
 include("train.jl")            # `train` entry
 include("serve.jl")            # `serve` entry
 include("precompile.jl")       # the serving path, run once while precompiling (start-up time)

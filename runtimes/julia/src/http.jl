@@ -328,23 +328,94 @@ mutable struct Server
     done::Channel{Nothing}
     accept_task::Union{Task,Nothing}
     accepted::Threads.Atomic{Int}
+    inline::Any                               # req -> Bool: answered on the I/O thread itself
 end
 
 """
-    start_server(handler; host = IPv4(0), port = 8080, limits = Limits(), threaded = nthreads() > 1) -> Server
+    start_server(handler; host = IPv4(0), port = 8080, limits = Limits(), threaded = nthreads() > 1,
+                 inline = req -> req.path == "/ping") -> Server
 
 Listen on `host:port` (0.0.0.0 by default: `listen(port)` alone binds 127.0.0.1 only, S-05)
-and accept connections in a background task; with `threaded`, each connection is served by
-a task on any thread (`Threads.@spawn`), else by a task on this thread.
+and accept connections in a background task. Sockets are read and written by tasks on this
+thread (the I/O thread); with `threaded`, every request except those `inline` says are cheap
+runs its handler on one of the other threads ([`on_worker`](@ref)), so a long prediction never
+holds up the accept loop, the event loop or `/ping` (S-07).
 """
 function start_server(handler; host = IPv4(0), port::Integer = 8080, limits::Limits = Limits(),
-                      threaded::Bool = Threads.nthreads() > 1)
+                      threaded::Bool = Threads.nthreads() > 1, inline = req -> req.path == "/ping")
     listener = listen(host, port; backlog = 1024)
     actual = Int(getsockname(listener)[2])
-    s = Server(listener, actual, handler, limits, threaded, Set{Conn}(), ReentrantLock(),
-               Threads.Atomic{Bool}(false), Channel{Nothing}(1), nothing, Threads.Atomic{Int}(0))
+    s = Server(listener, actual, handler, limits, threaded && !isempty(worker_threads()), Set{Conn}(),
+               ReentrantLock(), Threads.Atomic{Bool}(false), Channel{Nothing}(1), nothing,
+               Threads.Atomic{Int}(0), inline)
+    ensure_counters()
     s.accept_task = @async accept_loop(s)
     return s
+end
+
+# ---------------------------------------------------------------------------------------
+# Worker threads. Julia's event loop (libuv) runs on thread 1 whenever thread 1 is idle, and a
+# task started with `Threads.@spawn` may land on thread 1: a long predict there stalled every
+# socket, `/ping` included (S-07). So thread 1 only does I/O, and handlers run on tasks pinned
+# to threads 2..n (`jl_set_task_tid`, what `Threads.@threads` uses from Julia 1.3 on), each on
+# the thread with the fewest handlers in progress.
+
+"The threads handlers run on: every thread but the first (empty with one thread)."
+worker_threads() = 2:(isdefined(Threads, :maxthreadid) ? Threads.maxthreadid() : Threads.nthreads())
+
+const IN_PROGRESS = Threads.Atomic{Int}[]      # per thread id: handlers running or queued there
+
+"Make the per-thread counters (at server start, before any handler runs)."
+function ensure_counters()
+    ids = worker_threads()
+    while length(IN_PROGRESS) < (isempty(ids) ? 1 : last(ids))
+        push!(IN_PROGRESS, Threads.Atomic{Int}(0))
+    end
+end
+
+function least_busy_thread()
+    best, load = 0, typemax(Int)
+    for t in worker_threads()
+        n = IN_PROGRESS[t][]
+        n < load && ((best, load) = (t, n))
+    end
+    return best
+end
+
+"""
+    start_on_worker(f) -> Task
+
+Start `f` on the least busy worker thread (with one thread: on this one) and return its task.
+"""
+function start_on_worker(f)
+    ids = worker_threads()
+    isempty(ids) && return @async f()
+    length(IN_PROGRESS) < last(ids) && ensure_counters()
+    tid = least_busy_thread()
+    counter = IN_PROGRESS[tid]
+    Threads.atomic_add!(counter, 1)
+    t = Task(() -> try f() finally Threads.atomic_sub!(counter, 1) end)
+    t.sticky = true
+    ccall(:jl_set_task_tid, Cvoid, (Any, Cint), t, tid - 1)
+    schedule(t)
+    return t
+end
+
+"""
+    on_worker(f) -> f()'s value
+
+Run `f` on the least busy worker thread and wait for it (this task yields meanwhile); an
+exception of `f` is rethrown here. With one thread, `f()` runs here.
+"""
+function on_worker(f)
+    isempty(worker_threads()) && return f()
+    t = start_on_worker(f)
+    try
+        return fetch(t)
+    catch e
+        e isa TaskFailedException && throw(e.task.exception)   # the handler's own error, as if run here
+        rethrow()
+    end
 end
 
 # Accepts until the listener is closed: after a stop request [`stop!`](@ref) keeps it open
@@ -357,11 +428,7 @@ function accept_loop(s::Server)
             conn = Conn(sock)
             lock(() -> push!(s.conns, conn), s.lock)
             Threads.atomic_add!(s.accepted, 1)
-            if s.threaded
-                Threads.@spawn handle_connection(s, conn)
-            else
-                @async handle_connection(s, conn)
-            end
+            @async handle_connection(s, conn)          # on this (the I/O) thread
         end
     catch e
         if e isa InterruptException
@@ -416,6 +483,7 @@ end
 starts the shutdown and the request is answered anyway (S-13: finish in-flight requests)."
 function call_handler(s::Server, req::Request, retry::Bool = true)
     try
+        s.threaded && !s.inline(req) && return on_worker(() -> s.handler(req)::Response)
         return s.handler(req)::Response
     catch e
         if e isa InterruptException

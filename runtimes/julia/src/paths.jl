@@ -62,7 +62,12 @@ Serving configuration, read once at start from SageMaker's variables and Rosetta
 - `batch_strategy`: SAGEMAKER_BATCH_STRATEGY, `MULTI_RECORD` or `SINGLE_RECORD`;
 - `default_accept`: the media type of SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT ("" if unset);
 - `csv_header`: ROSETTA_CSV_HEADER (a CSV request may start with a header row, D1);
-- `gc_mb`: ROSETTA_GC_MB, MiB allocated between the server's own collections (0: off).
+- `gc_mb`: ROSETTA_GC_MB, MiB allocated between the server's own collections (0: off);
+- `multi_model`: SAGEMAKER_MULTI_MODEL=true (any case): models come and go through `/models` (D6);
+- `mme_memory_bytes`: ROSETTA_MME_MEMORY_MB MiB (0 refuses every model), else 80 % of the
+  container's memory limit (D6; read in multi-model mode only);
+- `batching`: ROSETTA_BATCHING `auto` (default: on for row-wise models) or `off` (D9);
+- `batch_max_rows`: ROSETTA_BATCH_MAX_ROWS (512); `batch_wait_ms`: ROSETTA_BATCH_WAIT_MS (0).
 """
 struct ServingSettings
     port::Int
@@ -74,10 +79,20 @@ struct ServingSettings
     default_accept::String
     csv_header::Bool
     gc_mb::Int
+    multi_model::Bool
+    mme_memory_bytes::Int
+    batching::Bool
+    batch_max_rows::Int
+    batch_wait_ms::Int
 end
 
 function ServingSettings(env::AbstractDict = ENV)
-    workers = env_int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", Threads.nthreads(); min = 1)
+    # the entrypoint starts one thread per worker plus the I/O thread (http.jl)
+    workers = env_int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", max(1, Threads.nthreads() - 1); min = 1)
+    multi_model = lowercase(strip(get(env, "SAGEMAKER_MULTI_MODEL", ""))) == "true"
+    mode = lowercase(strip(get(env, "ROSETTA_BATCHING", "auto")))
+    mode in ("", "auto", "on", "true", "1", "off", "false", "0") ||
+        error("ROSETTA_BATCHING must be auto or off, got '$(get(env, "ROSETTA_BATCHING", ""))'")
     strategy = replace(replace(uppercase(strip(get(env, "SAGEMAKER_BATCH_STRATEGY", ""))),
                                "MULTIRECORD" => "MULTI_RECORD"), "SINGLERECORD" => "SINGLE_RECORD")
     accept = strip(get(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", ""))
@@ -91,7 +106,44 @@ function ServingSettings(env::AbstractDict = ENV)
         isempty(accept) ? "" : first(media_type(accept)),
         env_bool(env, "ROSETTA_CSV_HEADER"),
         env_int(env, "ROSETTA_GC_MB", 128; min = 0),
+        multi_model,
+        multi_model ? memory_budget(env) : 0,
+        !(mode in ("off", "false", "0")),
+        env_int(env, "ROSETTA_BATCH_MAX_ROWS", 512; min = 1),
+        env_int(env, "ROSETTA_BATCH_WAIT_MS", 0; min = 0),
     )
+end
+
+"The share of the container's memory that models may take when ROSETTA_MME_MEMORY_MB is unset (D6)."
+const MME_MEMORY_SHARE = 0.8
+
+"ROSETTA_MME_MEMORY_MB in bytes (0 refuses every model), else 80 % of [`memory_limit`](@ref)."
+function memory_budget(env::AbstractDict)
+    mb = env_int(env, "ROSETTA_MME_MEMORY_MB", -1)
+    mb >= 0 && return mb * MIB
+    isempty(strip(get(env, "ROSETTA_MME_MEMORY_MB", ""))) ||
+        error("ROSETTA_MME_MEMORY_MB must be ≥ 0, got '$(env["ROSETTA_MME_MEMORY_MB"])'")
+    return floor(Int, memory_limit() * MME_MEMORY_SHARE)
+end
+
+"""
+    memory_limit() -> Int
+
+The container's memory limit in bytes: cgroup v2 `memory.max` or v1 `memory.limit_in_bytes`,
+else (unlimited, or no cgroup) the machine's physical memory.
+"""
+function memory_limit()
+    physical = Int(Sys.total_memory())
+    for f in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+        raw = try
+            strip(read(f, String))
+        catch
+            continue
+        end
+        v = all(isdigit, raw) && !isempty(raw) ? tryparse(Int, raw) : nothing
+        return v !== nothing && 0 < v < physical ? v : physical
+    end
+    return physical
 end
 
 "The request body limit in bytes (S-12)."

@@ -32,6 +32,18 @@ function precompile_workload()
     finally
         stop!(server; timeout = 1)
     end
+    # multi-model routes (D6) that need no model: listing, 400s, 404s
+    mm = App(ServingSettings(Dict("SAGEMAKER_MULTI_MODEL" => "true", "ROSETTA_MME_MEMORY_MB" => "0")); ready = true)
+    mm.models = ModelStore(mm.settings, PrecompileModel)
+    for (method, target, body) in (("GET", "/models", ""), ("GET", "/models?limit=2&next_page_token=Yw", ""),
+                                   ("POST", "/models", "{}"), ("POST", "/models", "{\"model_name\": \"m\", \"url\": \"/nowhere\"}"),
+                                   ("GET", "/models/m", ""), ("DELETE", "/models/m", ""), ("POST", "/models/m/invoke", "1\n"),
+                                   ("POST", "/invocations", "1\n"), ("PUT", "/models", ""))
+        q = findfirst(==('?'), target)
+        path = q === nothing ? target : target[1:q-1]
+        route(mm, Request(method, target, path, "HTTP/1.1", ["content-type" => "text/csv"],
+                          Vector{UInt8}(codeunits(body)), true))
+    end
     params = Dict{String,String}()
     for opts in (DecodeOptions(4, nothing, false), DecodeOptions(), DecodeOptions(4, ["a", "b", "c", "d"], true))
         decode_csv(Vector{UInt8}("1,2,3,4\n5,6,7,8"), opts, params)
@@ -58,6 +70,9 @@ if ccall(:jl_generating_output, Cint, ()) == 1
     precompile(handle_connection, (Server, Conn{Sockets.TCPSocket}))
     precompile(accept_loop, (Server,))
     precompile(load_model!, (App,))
+    precompile(on_worker, (Function,))
+    precompile(predict_batched, (Batcher, Any, Matrix{Float64}, Int, Int))
+    precompile(log_system_image, ())
     precompile(warm_up, (App, Int))
     precompile(warm_up_routes, (Int,))
     precompile(load_user_code, (String,))

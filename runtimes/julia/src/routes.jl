@@ -18,12 +18,20 @@ mutable struct App
     custom_input::Bool
     custom_output::Bool
     options::DecodeOptions
+    rowwise::Bool                 # the user declared `rowwise(::Type{M}) = true` (D9)
+    batcher::Batcher
+    models::Any                   # multi-model mode (D6): the ModelStore; `nothing` otherwise
 end
 function App(settings::ServingSettings = ServingSettings(); model = nothing, ready::Bool = false,
-             features = nothing, n_features = nothing, custom_input::Bool = false, custom_output::Bool = false)
-    app = App(settings, model, ready, features, n_features, custom_input, custom_output, DecodeOptions())
+             features = nothing, n_features = nothing, custom_input::Bool = false, custom_output::Bool = false,
+             rowwise::Bool = false)
+    app = App(settings, model, ready, features, n_features, custom_input, custom_output, DecodeOptions(),
+              rowwise, Batcher(), nothing)
     return configure!(app)
 end
+
+"Whether this app's predictions go through its batcher (D9): a row-wise model, the built-in decoders, not switched off."
+batching_on(app::App) = app.settings.batching && app.rowwise && !app.custom_input
 
 "Derive the decoders' options from the app's settings and columns (after any change to them)."
 function configure!(app::App)
@@ -31,6 +39,8 @@ function configure!(app::App)
     app.options = DecodeOptions(app.n_features, app.features, app.settings.csv_header)
     return app
 end
+
+const MULTI_MODEL_ONLY = "multi-model mode: invoke POST /models/<name>/invoke"
 
 ping(app::App, req::Request) = app.ready ? Response(200, "", UInt8[]) : text_error(503, "model is loading")
 
@@ -54,6 +64,12 @@ any Content-Type reaches it; with a user `output_fn` the preferred Accept type r
 the 406 waits until it declined.
 """
 function invocations(app::App, req::Request)
+    app.models === nothing || return text_error(404, MULTI_MODEL_ONLY)
+    return invoke_model(app, req)
+end
+
+"`/invocations` semantics for the model of `app` (also `POST /models/<name>/invoke`, D6)."
+function invoke_model(app::App, req::Request)
     model = app.model
     model === nothing && return text_error(503, "model is loading")
     raw_ct = strip(something(header(req, "content-type"), ""))
@@ -87,7 +103,9 @@ function invocations(app::App, req::Request)
             rethrow()
         end
     end
-    preds = user_call_or_500(predict, model, X)
+    preds = batching_on(app) && X isa Matrix{Float64} ?
+        predict_batched(app.batcher, model, X, app.settings.batch_max_rows, app.settings.batch_wait_ms) :
+        user_call_or_500(predict, model, X)
     preds isa Response && return preds
     if X isa AbstractMatrix                  # B-08: one output record per input record
         nout, nin = nresults(preds), size(X, 1)
@@ -156,6 +174,7 @@ method → 405 `method not allowed` with `Allow`.
 """
 function route(app::App, req::Request)
     r = get(ROUTES, req.path, nothing)
+    r === nothing && app.models !== nothing && return route_models(app.models, req)
     r === nothing && return text_error(404, "not found")
     methods, handler = r
     req.method in methods || return text_error(405, "method not allowed"; headers = ["Allow" => join(methods, ", ")])

@@ -16,6 +16,18 @@ function load_model!(app::App)
     isfile(jls) && !defines_load(program_path()) && check_model_file(jls)
     mod = load_user_code()
     M = model_type(mod)
+    load_from!(app, M, dir)
+    @info "model loaded" type = M features = app.features n_features = app.n_features
+    return app
+end
+
+"""
+    load_from!(app, M, dir)
+
+The user's `load(M, dir)`, then the request columns (D2) and which hooks exist, into `app`
+(the model is set last: a request never sees a half-loaded app). Single- and multi-model mode.
+"""
+function load_from!(app::App, M, dir::AbstractString)
     model = call_user(load, M, dir)
     meta = read_json_file(joinpath(dir, METADATA_FILE), Dict{String,Any}())
     meta isa AbstractDict || (meta = Dict{String,Any}())
@@ -27,9 +39,9 @@ function load_model!(app::App)
     app.n_features = nf isa Integer ? Int(nf) : nothing
     app.custom_input = defines(input_fn, (M, Any, Any))
     app.custom_output = defines(output_fn, (M, Any, Any))
+    app.rowwise = call_user(rowwise, M) === true
     configure!(app)
     app.model = model
-    @info "model loaded" type = M features = app.features n_features = app.n_features
     return app
 end
 
@@ -133,10 +145,18 @@ function serve(settings::ServingSettings = ServingSettings(); host = IPv4(0))
     @info "listening on $(host):$(server.port) with $(Threads.nthreads()) thread(s)"
     try
         t0 = time()
-        routes = Threads.@spawn warm_up_routes(server.port)   # concurrently with loading
-        load_model!(app)
-        wait(routes)
-        warm_up(app, server.port)
+        if settings.multi_model
+            # D6: no model at start; the user's code is loaded once, models come through /models
+            app.models = on_worker(() -> ModelStore(settings, model_type(load_user_code())))
+            @info "multi-model mode: memory budget $(round(settings.mme_memory_bytes / MIB; digits = 1)) MiB"
+            warm_up_routes(server.port)
+        else
+            routes = @async warm_up_routes(server.port)       # concurrently with loading
+            on_worker(() -> load_model!(app))                  # off the I/O thread: /ping answers 503
+            wait(routes)
+            warm_up(app, server.port)
+            @info "batching $(batching_on(app) ? "on" : "off")" rowwise = app.rowwise max_rows = settings.batch_max_rows wait_ms = settings.batch_wait_ms
+        end
         @info "model loaded and warmed up" seconds = round(time() - t0; digits = 2)
         app.ready = true
         keep_memory(settings.gc_mb)
@@ -158,6 +178,7 @@ end
 function serve_main()
     Base.exit_on_sigint(false)               # the entrypoint forwards SIGTERM as SIGINT
     configure_logging()
+    log_system_image()
     code = try
         serve()
     catch e
@@ -172,4 +193,19 @@ function serve_main()
     end
     flush(stdout); flush(stderr)
     exit(code)
+end
+
+"""
+    log_system_image()
+
+Say at start-up whether julia runs on Rosetta's system image (built with the image, start-up
+time) or on julia's own one (the build fell back, or `ROSETTA_SYSIMAGE=off`).
+"""
+function log_system_image()
+    image = unsafe_string(Base.JLOptions().image_file)
+    if occursin("rosetta", basename(image))
+        @info "system image: $image (Rosetta's, compiled at image build)"
+    else
+        @info "system image: $image (julia's own: Rosetta's is not built or not used; start-up compiles more)"
+    end
 end

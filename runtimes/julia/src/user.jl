@@ -26,6 +26,15 @@ type is the declared type. Without a method, values are passed decoded but untyp
 hyperparameters(::Type) = nothing
 
 """
+    rowwise(::Type{M}) -> Bool
+
+Declare `true` when `predict(model, X)` answers each row of `X` on its own (row `i` of the
+result depends on row `i` of `X` only): then concurrent requests may be stacked into ONE
+`predict` call and split back (adaptive batching, D9). Default `false`: never batched.
+"""
+rowwise(::Type) = false
+
+"""
     feature_names(model) -> Union{Vector{String},Nothing}
 
 The columns a request row carries, in order (D2). Without a method, they are the training
@@ -166,7 +175,7 @@ function load_user_code(path::AbstractString = program_path())
     mod = Core.eval(Main, :(module RosettaUser end))
     Core.eval(mod, :(using Rosetta))
     Core.eval(mod, :(import Rosetta: fit, predict, hyperparameters, feature_names, n_features, save, load,
-                     input_fn, output_fn, checkpoint))
+                     input_fn, output_fn, checkpoint, rowwise))
     try
         Base.include(mod, path)
     catch e

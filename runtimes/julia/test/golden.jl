@@ -240,19 +240,24 @@ end
 media_of(ct) = lowercase(strip(first(split(ct, ';'))))
 normalized(ct) = replace(lowercase(ct), " " => "")
 
+case_env(case) = Dict{String,String}(string(k) => string(v) for (k, v) in something(get(case, "env", nothing), Dict{String,Any}()))
+
 "The mismatches of one serving case against a loaded app (empty: it passes)."
 function run_serving_case(loaded::RG.App, case)
-    env = Dict{String,String}(string(k) => string(v) for (k, v) in something(get(case, "env", nothing), Dict{String,Any}()))
-    settings = RG.ServingSettings(env)
+    settings = RG.ServingSettings(case_env(case))
     app = RG.App(settings; model = loaded.model, ready = true, features = loaded.features,
                  n_features = loaded.n_features, custom_input = loaded.custom_input,
-                 custom_output = loaded.custom_output)
-    req = golden_request(case["request"])
+                 custom_output = loaded.custom_output, rowwise = loaded.rowwise)
+    return judge_step(app, case["request"], case["expect"])
+end
+
+"One request to `app` (over HTTP when its body is over the limit) judged against `expect`."
+function judge_step(app::RG.App, request::AbstractDict, expect::AbstractDict)
+    req = golden_request(request)
     resp = with_logger(NullLogger()) do
-        length(req.body) > RG.max_body_bytes(settings) ? over_http(app, req) : RG.route(app, req)
+        length(req.body) > RG.max_body_bytes(app.settings) ? over_http(app, req) : RG.route(app, req)
     end
     body = req.method == "HEAD" ? "" : String(copy(resp.body))
-    expect = case["expect"]
     out = String[]
     got = "$(resp.status) $(repr(first(split(body, '\n'))))"
     haskey(expect, "status") && resp.status != expect["status"] &&
@@ -315,6 +320,66 @@ function run_serving_case(loaded::RG.App, case)
 end
 
 # ---------------------------------------------------------------------------------------
+# Multi-model cases (D6, multimodel.json): a models root per setup, a fresh store per case
+
+"Every `{models}` in the strings of a JSON value replaced by `root`."
+with_models(x::AbstractString, root) = replace(x, "{models}" => root)
+with_models(x::AbstractDict, root) = Dict{String,Any}(k => with_models(v, root) for (k, v) in x)
+with_models(x::AbstractVector, root) = Any[with_models(v, root) for v in x]
+with_models(x, root) = x
+
+"""
+    models_root(models, mm_setup, serving_setups) -> root or a String (why not)
+
+`<root>/<name>/model` for each model of a multi-model setup (README: a copy of the trained
+serving setup's model folder; `corrupt`, `pad_mb`, `empty`).
+"""
+function models_root(models, mm_setup, serving_setups)
+    root = mktempdir()
+    trained = Dict{String,String}()
+    for (name, spec) in mm_setup["models"]
+        dest = joinpath(root, name, "model")
+        if get(spec, "empty", false) == true
+            mkpath(dest)
+            continue
+        end
+        s = spec["setup"]
+        if !haskey(trained, s)
+            setup = copy(serving_setups[s])
+            setup["program"] = mm_setup["program"]
+            ml, code = train_fixture(models, setup)
+            code == 0 || return "setup $s training failed (exit $code)"
+            trained[s] = joinpath(ml, "model")
+        end
+        mkpath(dirname(dest))
+        cp(trained[s], dest)
+        if get(spec, "corrupt", false) == true
+            for (dir, _, files) in walkdir(dest), f in files
+                f == "rosetta.json" || write(joinpath(dir, f), "not a model\n")
+            end
+        end
+        haskey(spec, "pad_mb") && write(joinpath(dest, "padding.bin"), zeros(UInt8, Int(spec["pad_mb"]) * 2^20))
+    end
+    return root
+end
+
+"The mismatches of one multi-model case: its steps in order against a fresh multi-model app."
+function run_multimodel_case(models, mm_setup, root, case)
+    settings = RG.ServingSettings(case_env(case))
+    settings.multi_model || return ["env has no SAGEMAKER_MULTI_MODEL=true"]
+    M = with_fixture_env(root, models, mm_setup["program"]) do
+        RG.model_type(RG.load_user_code())
+    end
+    app = RG.App(settings; ready = true)
+    app.models = RG.ModelStore(settings, M)
+    for (k, step) in enumerate(case["steps"])
+        out = judge_step(app, with_models(step["request"], root), with_models(step["expect"], root))
+        isempty(out) || return ["step $k: $m" for m in out]
+    end
+    return String[]
+end
+
+# ---------------------------------------------------------------------------------------
 
 const GOLDEN = golden_dir()
 
@@ -334,10 +399,11 @@ const GOLDEN_T0 = time()
             @test cases !== nothing          # conformance/golden/<name>.json exists
             cases === nothing || union!(ids, String(c["id"]) for c in cases)
         end
-        # multi-model cases (D6) are not run in-process: the Julia runtime has no multi-model mode yet;
-        # julia.json lists them (for the conformance suite against the image), so their ids count
         mm = joinpath(GOLDEN, "multimodel.json")
-        mm_ids = isfile(mm) ? String[String(c["id"]) for c in get(read_golden(mm), "cases", Any[])] : String[]
+        mm_doc = isfile(mm) ? read_golden(mm) : nothing
+        @test mm_doc !== nothing              # conformance/golden/multimodel.json exists
+        mm_cases = mm_doc === nothing ? Any[] : get(mm_doc, "cases", Any[])
+        mm_ids = String[String(c["id"]) for c in mm_cases]
         union!(ids, mm_ids)
         @testset "expected differences have reasons and name cases" begin
             for (id, reason) in expected
@@ -371,7 +437,23 @@ const GOLDEN_T0 = time()
                 end)
             end
         end
+        if mm_doc !== nothing
+            serving_setups = get(read_golden(files["serving"]), "setups", Dict{String,Any}())
+            mm_setups = get(mm_doc, "setups", Dict{String,Any}())
+            roots = Dict{String,Any}()
+            @testset "multi-model $(c["id"])" for c in mm_cases
+                check(c["id"], guarded() do
+                    name = c["setup"]
+                    haskey(mm_setups, name) || return ["no setup '$name' in multimodel.json"]
+                    root = get!(() -> guarded(() -> models_root(models, mm_setups[name], serving_setups)), roots, name)
+                    root isa String && isdir(root) || return [join(root isa AbstractVector ? root : [string(root)], "; ")]
+                    with_logger(NullLogger()) do
+                        run_multimodel_case(models, mm_setups[name], root, c)
+                    end
+                end)
+            end
+        end
         n = Dict(k => v === nothing ? 0 : length(v) for (k, v) in suites)
-        @info "golden cases: $(n["serving"]) serving, $(n["training"]) training run in-process; $(length(mm_ids)) multi-model not run (D6 not implemented); $(length(expected)) expected differences ($(round(time() - GOLDEN_T0; digits = 1)) s)"
+        @info "golden cases: $(n["serving"]) serving, $(n["training"]) training, $(length(mm_ids)) multi-model run in-process; $(length(expected)) expected differences ($(round(time() - GOLDEN_T0; digits = 1)) s)"
     end
 end

@@ -27,6 +27,21 @@ R.output_fn(::Hooked, p, accept) = accept == "application/x-pipe" ? (join(p, "|"
                                    accept == "application/x-raise-out" ? error("output refused") :
                                    accept == "application/x-bad" ? 42 : nothing
 
+# A row-wise model whose predict yields (sleep), so that concurrent requests queue behind it;
+# rows -999 → an error, -1 → one result too few, else a 2-column matrix per row.
+struct RowSlow end
+R.rowwise(::Type{RowSlow}) = true
+const ROW_CALLS = Threads.Atomic{Int}(0)
+function R.predict(::RowSlow, X)
+    Threads.atomic_add!(ROW_CALLS, 1)
+    sleep(0.002)
+    any(==(-999), X) && error("boom")
+    any(==(-1), X) && return zeros(size(X, 1) - 1)
+    return hcat(X[:, 1] .* 2 .+ X[:, 2], X[:, 2] .- 0.5)
+end
+struct NotDeclared end                                    # same predict, row-wise NOT declared
+R.predict(::NotDeclared, X) = R.predict(RowSlow(), X)
+
 # ---------------------------------------------------------------------------------------
 # HTTP: a real server in this process
 
@@ -529,6 +544,141 @@ end
         sleep(0.05)
     end
     @test Base.gc_num().pause > n0
+end
+
+@testset "adaptive batching (D9)" begin
+    csv(rows) = join([join(r, ",") for r in rows], "\n") * "\n"
+    bodies = Tuple{String,String,String}[]               # (content type, accept, body)
+    for i in 1:40
+        rows = [[i, k] for k in 1:(1 + i % 3)]
+        kind = i % 8
+        kind == 3 && (rows[1] = [-999, 0])                # model error: fails alone
+        kind == 5 && (rows[end] = [-1, 0])                # miscount: fails alone
+        body = kind == 6 ? "a,b,c\n" : csv(rows)          # bad width: rejected before it queues
+        ct, accept = kind == 7 ? ("application/json", "application/jsonlines") : ("text/csv", "text/csv")
+        kind == 7 && (body = R.json([Float64.(r) for r in rows]))
+        push!(bodies, (ct, accept, body))
+    end
+    request(ct, accept, body) = R.Request("POST", "/invocations", "/invocations", "HTTP/1.1",
+        ["content-type" => ct, "accept" => accept], Vector{UInt8}(codeunits(body)), true)
+    answer(r) = (r.status, r.content_type, String(copy(r.body)))
+    quiet(f) = Test.with_logger(f, Test.NullLogger())
+    settings(mode) = R.ServingSettings(Dict("ROSETTA_BATCHING" => mode, "SAGEMAKER_MODEL_SERVER_WORKERS" => "1"))
+    off = R.App(settings("off"); model = RowSlow(), ready = true, n_features = 2, rowwise = true)
+    @test !R.batching_on(off)
+    expected = quiet(() -> [answer(R.route(off, request(b...))) for b in bodies])
+    @test count(a -> a[1] == 200, expected) > 20 && count(a -> a[1] == 500, expected) >= 8 &&
+          count(a -> a[1] == 400, expected) >= 5
+    # batched: all requests at once; every answer equals the unbatched one for the same request
+    on = R.App(settings("auto"); model = RowSlow(), ready = true, n_features = 2, rowwise = true)
+    @test R.batching_on(on)
+    ROW_CALLS[] = 0
+    got = quiet(() -> fetch.([@async(answer(R.route(on, request(b...)))) for b in bodies]))
+    @test got == expected
+    @test on.batcher.requests[] == count(b -> b[3] != "a,b,c\n", bodies)   # decoded before queueing
+    # good requests only: they share predict calls (a batch with a bad row is retried one by one)
+    good = [b for (b, a) in zip(bodies, expected) if a[1] == 200]
+    ROW_CALLS[] = 0
+    got_good = quiet(() -> fetch.([@async(answer(R.route(on, request(b...)))) for b in good]))
+    @test got_good == [a for a in expected if a[1] == 200]
+    @test ROW_CALLS[] < length(good) ÷ 2
+    # the wait bound: a lone request on an idle model predicts at once, alone
+    ROW_CALLS[] = 0
+    @test answer(R.route(on, request("text/csv", "text/csv", "1,2\n")))[1] == 200
+    @test ROW_CALLS[] == 1 && !on.batcher.busy && isempty(on.batcher.queue)
+    # the declaration is required: the same predict, not declared row-wise, is never batched
+    nd = R.App(settings("auto"); model = NotDeclared(), ready = true, n_features = 2)
+    @test !R.batching_on(nd)
+    ROW_CALLS[] = 0
+    got_nd = quiet(() -> fetch.([@async(answer(R.route(nd, request(b...)))) for b in bodies]))
+    @test got_nd == expected
+    @test nd.batcher.requests[] == 0 && ROW_CALLS[] == count(a -> a[1] != 400, expected)
+    # split_rows: vectors and matrices by row counts; a wrong count is refused
+    @test R.split_rows([1, 2, 3], [2, 1]) == Any[[1, 2], [3]]
+    @test R.split_rows([1 2; 3 4; 5 6], [1, 2]) == Any[[1 2], [3 4; 5 6]]
+    @test R.split_rows([1, 2], [2, 1]) === nothing
+end
+
+@testset "/ping during a long predict, threads (S-07)" begin
+    # a child julia with 3 threads (I/O + 2 workers) serves a model whose predict computes for 4 s
+    # (allocating, as real models do: a GC needs every thread at a safepoint); /ping must answer
+    # meanwhile (it did not when the predict landed on thread 1, where the accept loop runs)
+    started = tempname()
+    script = """
+        using Rosetta, Sockets
+        struct Spin end
+        function Rosetta.predict(::Spin, X)
+            touch($(repr(started)))
+            t = time(); acc = 0.0
+            while time() - t < 4.0
+                acc += sum(rand(64))
+            end
+            return vec(sum(X; dims = 2)) .+ 0 * acc
+        end
+        app = Rosetta.App(; model = Spin(), ready = true, n_features = 2)
+        s = Rosetta.start_server(r -> Rosetta.route(app, r); host = ip"127.0.0.1", port = 0)
+        println(s.port, " ", s.threaded); flush(stdout)
+        wait(s.done)
+    """
+    proc = open(`$(Base.julia_cmd()) --startup-file=no -t 3 -e $script`; read = true)
+    try
+        port, threaded = split(readline(proc))
+        port = parse(Int, port)
+        @test threaded == "true"
+        conn = connect(ip"127.0.0.1", port)
+        write(conn, "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 4\r\n\r\n1,2\n")
+        t0 = time()
+        while !isfile(started) && time() - t0 < 60       # the predict runs (after compiling its path)
+            sleep(0.05)
+        end
+        @test isfile(started)
+        pings = Float64[]
+        for _ in 1:5
+            p0 = time()
+            c = connect(ip"127.0.0.1", port)
+            write(c, "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            @test startswith(readline(c), "HTTP/1.1 200")
+            close(c)
+            push!(pings, time() - p0)
+            sleep(0.1)
+        end
+        @test maximum(pings) < 2.0                        # S-07: within 2 s
+        @test bytesavailable(conn) == 0                   # the predict was still running meanwhile
+        @test startswith(readline(conn), "HTTP/1.1 200")  # and then answers
+        close(conn)
+    finally
+        kill(proc)
+        rm(started; force = true)
+    end
+end
+
+@testset "system image (start-up)" begin
+    # in the image: the entrypoint starts julia on Rosetta's system image and the log says so;
+    # ROSETTA_SYSIMAGE=off falls back to julia's own; the build falls back without a C compiler
+    entry = "/usr/local/bin/rosetta-entrypoint"
+    @test isfile(entry)
+    @test isfile("/opt/rosetta/rosetta-sys.so")           # built with the image
+    function serve_log(env...)
+        root = mktempdir()                                # no model: serve logs, then exits 1
+        cmd = setenv(`$entry serve`, merge(Dict(ENV), Dict("ROSETTA_ML_ROOT" => root,
+                     "SAGEMAKER_BIND_TO_PORT" => "0", "ROSETTA_CODE_DIR" => root), Dict(env...)))
+        err = Pipe()
+        p = run(pipeline(ignorestatus(cmd); stdout = devnull, stderr = err); wait = false)
+        close(err.in)
+        text = read(err, String)
+        wait(p)
+        return p.exitcode, text
+    end
+    code, text = serve_log()
+    @test code == 1
+    @test occursin("system image: /opt/rosetta/rosetta-sys.so (Rosetta's", text)
+    code, text = serve_log("ROSETTA_SYSIMAGE" => "off")
+    @test code == 1
+    @test occursin("(julia's own", text) && !occursin("rosetta-sys.so", text)
+    out = tempname() * ".so"
+    # the image keeps no C compiler (it is purged after the build), so a rebuild here must fall back
+    log = read(pipeline(`/bin/sh /opt/rosetta/sysimage/build.sh $out`; stderr = stdout), String)
+    @test occursin("NOT built (no C compiler)", log) && !isfile(out)
 end
 
 end # testset "Rosetta"
