@@ -312,3 +312,20 @@ def test_running_endpoint(blog: tuple[str, Path], tmp_path: Path) -> None:
     finally:
         down = _rosetta("endpoint", "down", "doctor-blog", "--state", str(state))
         assert down.returncode == 0, down.stderr
+
+
+@pytest.mark.parametrize(("script", "found"), [
+    ('python3 /opt/fixture/fixture.py "$@"\n', {"C-02"}),  # the shell stays PID 1, SIGTERM never reaches python
+    ('echo starting\nexec python3 /opt/fixture/fixture.py "$@"\n', set())])
+def test_entrypoint_script_without_exec(fixture_tags: dict[str, str], tmp_path: Path, script: str,
+                                        found: set[str]) -> None:
+    """An exec-form ENTRYPOINT that is a shell script: fine when it execs its program, C-02 when not."""
+    (tmp_path / "entry.sh").write_text("#!/bin/sh\n" + script)
+    (tmp_path / "Dockerfile").write_text(f"FROM {BASE_TAG}\nCOPY entry.sh /entry.sh\nRUN chmod +x /entry.sh\n"
+                                         'ENTRYPOINT ["/entry.sh"]\n')
+    tag = f"rosetta-test/doctor-entry:{'plain' if found else 'exec'}"
+    images.docker_build(tag, tmp_path / "Dockerfile", tmp_path)
+    d = diagnose_image(tag, manifest=MANIFEST, clauses=STATIC)
+    assert _clauses(d) == found, _show(d)
+    if found:
+        assert "/entry.sh" in d.findings[0].what and "exec" in d.findings[0].todo

@@ -31,8 +31,17 @@ for f in $s ${s:+$(dirname "$s")/*.py} ./*.py; do
   grep -qE 'debug *= *True' "$f" 2>/dev/null && echo "debug $f"
   grep -qE '\.run\(' "$f" 2>/dev/null && echo "devserver $f"
 done
+if [ -n "$DOCTOR_ENTRY" ]; then
+  e=$(command -v "$DOCTOR_ENTRY" 2>/dev/null || echo "$DOCTOR_ENTRY")
+  if [ -f "$e" ] && head -n 1 "$e" | grep -qE '^#!.*(/|env +)(ba|da|a|z|k)?sh( |$)'; then
+    grep -qE '(^|[;&|({[:space:]])exec[[:space:]]+[^0-9<>[:space:]]' "$e" \
+      || grep -qE 'trap[[:space:]].*(TERM|15)' "$e" || echo "shellentry $e"
+  fi
+fi
 true
 """
+#: shells whose script as ENTRYPOINT stays PID 1 unless it execs its program or traps SIGTERM
+SHELLS = {"sh", "bash", "dash", "ash", "zsh", "ksh"}
 
 #: log lines of the Werkzeug development server (Flask's ``app.run``)
 DEV_SERVER_LOG = re.compile(r"This is a development server|Debugger is active|Serving Flask app|Werkzeug")
@@ -48,6 +57,8 @@ class ImageLook:
     werkzeug: bool = False
     debug_files: list[str] = field(default_factory=list)
     devserver_files: list[str] = field(default_factory=list)
+    #: the ENTRYPOINT's shell script, when it neither execs its program nor traps SIGTERM
+    shell_entry: str = ""
     #: why the probe could not run (no /bin/sh in the image, …)
     error: str = ""
 
@@ -56,8 +67,11 @@ def look(image: str) -> ImageLook:
     """Run :data:`PROBE` in the image (``--entrypoint /bin/sh``, no network needs, removed after)."""
     cfg = local_images.config(image)
     found = ImageLook([str(x) for x in cfg.get("Entrypoint") or []])
+    ep = found.entrypoint
+    script = ep[1] if len(ep) > 1 and ep[0].rsplit("/", 1)[-1] in SHELLS and ep[1] != "-c" else ep[0] if ep else ""
     try:
-        res = containers.run(image, ["-c", PROBE], entrypoint="/bin/sh", timeout=60, network_mode="none")
+        res = containers.run(image, ["-c", PROBE], entrypoint="/bin/sh", timeout=60, network_mode="none",
+                             env={"DOCTOR_ENTRY": script})
     except containers.RunTimeout:
         found.error = "the look inside the image timed out"
         return found
@@ -74,6 +88,8 @@ def look(image: str) -> ImageLook:
             found.debug_files.append(rest)
         elif kind == "devserver":
             found.devserver_files.append(rest)
+        elif kind == "shellentry":
+            found.shell_entry = rest
     return found
 
 
@@ -102,6 +118,12 @@ def look_findings(found: ImageLook) -> list[Finding]:
                                f"\"{word}\": executable file not found in $PATH`",
                                f"COPY a `{word}` script, chmod +x it and put its folder on PATH (or add an "
                                f"exec-form ENTRYPOINT that handles `{word}`)", "image config and PATH"))
+    if found.shell_entry:
+        out.append(Finding("C-02", f"the ENTRYPOINT script {found.shell_entry} is a shell that stays PID 1: it runs "
+                           "the program as its child, with no exec and no SIGTERM trap, so SIGTERM never reaches it "
+                           "(a stopped or spot job is killed 120 s later without saving)",
+                           "end the script with `exec prog \"$@\"` (or trap TERM and forward it to the child)",
+                           "the script has no exec and no trap"))
     out += debug_server_findings(werkzeug=found.werkzeug, debug=found.debug_files,
                                  devserver=[f for f in found.devserver_files if f not in found.debug_files],
                                  where="in the image")
