@@ -1,15 +1,17 @@
 """One InvokeEndpoint call, routed to an endpoint's containers: one container, a serial chain
 (Serial), the container a request names (Direct), or a multi-model container (TargetModel).
 
-The serial rule, between container k and container k+1 (docs/endpoints.md gives the sources):
+The serial rule, between container k and container k+1 (docs/endpoints.md gives the sources).
+AWS documents that a serial model's containers run "as a serial pipeline" (InferenceExecutionConfig)
+and that each container's response is the next one's request; it does not document the headers
+between them, so these are Rosetta's choices:
 
 - container 1 gets the client's body and ``Content-Type``;
-- container k+1 gets container k's response body and its ``Content-Type`` header, verbatim
-  (parameters included: AWS passes ``text/csv; charset=utf-8`` on as it is, aws/amazon-sagemaker-examples#3235);
-- only the last container gets the client's ``Accept``; the others get none, so each answers in
-  its default type (``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``, as AWS's own multi-container models
-  set it on every container; aws/amazon-sagemaker-examples#729: ``Accept: text/csv`` from the
-  client, ``application/json`` into container 2);
+- container k+1 gets container k's response body and its ``Content-Type`` header verbatim
+  (parameters included): the container that produced the bytes is the one that knows their type;
+- only the last container gets the client's ``Accept`` (it describes what the client wants back);
+  the others get none, so each answers in its default type (``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``
+  or its own default), which is how a middle container is told what the next one reads;
 - every container gets the client's ``X-Amzn-SageMaker-Custom-Attributes`` and ``Inference-Id``;
   the response carries the last container's custom attributes, if it set any;
 - a container answering anything but 200 stops the chain: ``ModelError`` naming its position
