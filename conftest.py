@@ -10,6 +10,7 @@ so this file gives xdist a scheduler that reads the groups itself. Without ``-n`
 - ``orchestrator``: the orchestrator's Docker tests count containers by step name and the SDK's
   local mode uses one fixed network (``sagemaker-local``), so two of them must not overlap.
 - ``conformance-fixtures``: the tests on the conformance fixture images build them in a session fixture.
+- ``endpoint-<module>``: tests/test_endpoint*.py share one module's endpoints (rosetta endpoint).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def group_of(nodeid: str) -> str | None:
         return "orchestrator"
     if path in FIXTURE_TESTS:
         return "conformance-fixtures"
+    if path.startswith("tests/test_endpoint"):  # each module's endpoints serve all its tests
+        return f"endpoint-{path}"
     if path.startswith("tests/"):
         runtime = RUNTIME_PARAM.search(name)
         if runtime:
