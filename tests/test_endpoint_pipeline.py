@@ -6,6 +6,8 @@ run's Model step served by ``rosetta endpoint`` and called with boto3."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ def chain_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, Quie
     p.transform("TChain", model=model, data=big, max_payload_mb=1, env={"SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"})
     p.transform("TChainTight", model=model, data=big, max_payload_mb=1)
     p.transform("TPoison", model=model, data=p.upload(tmp / "poison"))
+    p.register("RegisterA", group="rosetta-chain-test", trained_by=first, model_data=first.model_data)
     reporter = QuietReporter()
     result = execute(p, store=LocalStore(tmp / "s3"), workdir=tmp / "runs", parameters={}, reporter=reporter,
                      max_parallel=4)
@@ -114,7 +117,27 @@ def test_the_runs_model_step_as_an_endpoint(chain_run: tuple[RunResult, QuietRep
     assert _labelled(state) == []
 
 
-def _labelled(state: State) -> list[Any]:
-    found: list[Any] = dockerapi.api().containers(all=True, filters={"label": "io.rosetta.endpoint.name=chain"})
+def test_a_registered_package_as_an_endpoint(chain_run: tuple[RunResult, QuietReporter, Path]) -> None:
+    """``rosetta endpoint up NAME --package GROUP/VERSION``, through the CLI."""
+    result, _, tmp = chain_run
+    assert result.steps["RegisterA"].status == "Succeeded", result.steps["RegisterA"].reason
+    state = tmp / "eps-package"
+    cli = [sys.executable, "-m", "sagemaker_rosetta.cli", "endpoint"]
+    up = subprocess.run([*cli, "up", "pkg", "--package", "rosetta-chain-test/1", "--store", str(tmp / "s3"),
+                         "--state", str(state)], capture_output=True, text=True, timeout=300, check=False)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "from model package rosetta-chain-test/1" in up.stderr
+        out = subprocess.run([*cli, "invoke", "pkg", "--state", str(state)], input="x\n", capture_output=True,
+                             text=True, timeout=60, check=False)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == "a:x\n"
+    finally:
+        subprocess.run([*cli, "down", "pkg", "--state", str(state)], capture_output=True, timeout=120, check=False)
+    assert _labelled(State(state), "pkg") == []
+
+
+def _labelled(state: State, name: str = "chain") -> list[Any]:
+    found: list[Any] = dockerapi.api().containers(all=True, filters={"label": f"io.rosetta.endpoint.name={name}"})
     return [c for c in found if c["Labels"].get("io.rosetta.endpoint.state") == str(state.root)]
 
