@@ -136,6 +136,8 @@ class Diagnosis:
     findings: list[Finding]
     #: what could not be checked, and how to make it checkable
     notes: list[str] = field(default_factory=list)
+    #: each conformance clause run on an image: its status (pass, fail, blocked, skip, inconclusive)
+    statuses: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -174,4 +176,4 @@ def diagnose_image(image: str, *, manifest: Path | None = None, model_dir: Path 
     for r in report.results:
         if r.status is Status.INCONCLUSIVE:
             notes.append(f"{r.clause} inconclusive: {r.detail[:200]}")
-    return Diagnosis(image, dedupe(findings), notes)
+    return Diagnosis(image, dedupe(findings), notes, {r.clause: r.status.value for r in report.results})
