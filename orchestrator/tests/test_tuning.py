@@ -90,15 +90,45 @@ def test_categorical_ranges_draw_every_value_evenly() -> None:
     assert all(60 <= n <= 140 for n in counts.values()), counts
 
 
-def test_model_based_strategies_draw_as_random() -> None:
-    """Bayesian (the SDK's default) and Hyperband run as Random with the same seed, so a definition
-    using them runs locally; an unknown strategy is refused."""
+def test_hyperband_draws_as_random_and_an_unknown_strategy_is_refused() -> None:
     space = search.ranges(_config(Integer=[{"Name": "k", "MinValue": "1", "MaxValue": "50"}]))
     random_jobs = search.candidates("Random", space, 5, seed=9)
-    assert search.candidates("Bayesian", space, 5, seed=9) == random_jobs
-    assert search.candidates("Hyperband", space, 5, seed=9) == random_jobs
+    assert search.searcher("Hyperband", space, 5, 9, "Minimize").next(4) == random_jobs[4]
     with pytest.raises(search.RangeError, match="Strategy 'Annealing' is not one of Random, Grid, Bayesian"):
         search.candidates("Annealing", space, 5, seed=9)
+
+
+def test_bayesian_learns_from_the_results_told() -> None:
+    """Optuna's TPE, driven as the tuning job drives it (ask when a job starts, tell when it ends):
+    after its random start it proposes values near the optimum of a known objective, far more often
+    than the random strategy does, within every range's bounds and scaling."""
+    space = search.ranges(_config(
+        Continuous=[{"Name": "x", "MinValue": "0", "MaxValue": "1", "ScalingType": "Linear"},
+                    {"Name": "m", "MinValue": "0.5", "MaxValue": "0.999", "ScalingType": "ReverseLogarithmic"}],
+        Integer=[{"Name": "k", "MinValue": "1", "MaxValue": "1000", "ScalingType": "Logarithmic"}],
+        Categorical=[{"Name": "c", "Values": ["a", "b", "c"]}]))
+
+    def loss(hp: dict[str, str]) -> float:  # best at x = 0.7, k = 30, c = b (m does not matter)
+        return (float(hp["x"]) - 0.7) ** 2 + (math.log10(int(hp["k"])) - math.log10(30)) ** 2 + (hp["c"] != "b")
+
+    def near(hp: dict[str, str]) -> bool:
+        return abs(float(hp["x"]) - 0.7) < 0.15 and hp["c"] == "b"
+
+    bayes = search.searcher("Bayesian", space, 40, 3, "Minimize")
+    assert isinstance(bayes, search.Bayesian) and bayes.total == 40
+    proposed = []
+    for i in range(40):
+        hp = bayes.next(i)
+        assert 0 <= float(hp["x"]) <= 1 and 0.5 <= float(hp["m"]) <= 0.999 and 1 <= int(hp["k"]) <= 1000
+        assert hp["k"] == str(int(hp["k"])) and hp["c"] in "abc"
+        bayes.tell(i, None if i == 5 else loss(hp))  # a failed job is a failed trial, not a score
+        proposed.append(hp)
+    randomly = search.candidates("Random", space, 40, seed=3)
+    late = sum(near(hp) for hp in proposed[20:])
+    assert late >= 8 and late > 2 * sum(near(hp) for hp in randomly[20:]), late
+    assert min(loss(hp) for hp in proposed) < 0.05
+    maximizing = search.searcher("Bayesian", space, 3, 3, "Maximize")
+    assert isinstance(maximizing, search.Bayesian) and maximizing.study.direction.name == "MAXIMIZE"
 
 
 def test_random_avoids_repeats_and_grid_covers_every_combination() -> None:
@@ -236,6 +266,24 @@ def test_grid_tuning_minimizes_over_every_combination(echo_image: str, tmp_path:
     assert props["BestTrainingJob"]["TunedHyperParameters"] == {"a": "1", "b": "0"}
     assert props["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"] == {
         "Type": "Minimize", "MetricName": "loss", "Value": 1.0}
+
+
+@pytest.mark.docker
+def test_bayesian_tuning_runs_its_jobs_through_optuna(echo_image: str, tmp_path: Path) -> None:
+    p = Pipeline("rosetta-tune-bayes", bucket="rosetta-test")
+    p.tuning("Tune", image=IMAGE, inputs={"train": p.upload(_data(tmp_path))}, strategy="Bayesian",
+             ranges={"repeat": (1, 3), "lr": (0.5, 0.99, "ReverseLogarithmic")}, objective="score",
+             hyperparameters={"score_of": json.dumps({"repeat": 1, "lr": 10})}, max_jobs=3, max_parallel=2, seed=4)
+    result, reporter = run(p, tmp_path)
+    assert result.status == "Succeeded", {n: s.reason for n, s in result.steps.items()}
+    props = result.steps["Tune"].properties
+    jobs = props["RosettaTrainingJobs"]
+    assert len(jobs) == 3 and all(j["TrainingJobStatus"] == "Completed" for j in jobs)
+    tuned = {j["TrainingJobName"]: j["TunedHyperParameters"] for j in jobs}
+    scores = {name: int(hp["repeat"]) + 10 * float(hp["lr"]) for name, hp in tuned.items()}
+    assert all(0.5 <= float(j["TunedHyperParameters"]["lr"]) <= 0.99 for j in jobs)
+    assert props["BestTrainingJob"]["TrainingJobName"] == max(scores, key=lambda k: scores[k])
+    assert any("Bayesian search through Optuna's TPE sampler" in line for line in reporter.lines["Tune"])
 
 
 @pytest.mark.docker

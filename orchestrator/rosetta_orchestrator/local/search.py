@@ -9,8 +9,10 @@ and [How hyperparameter tuning works](https://docs.aws.amazon.com/sagemaker/late
 - ``Random``: every job draws each hyperparameter independently (``RandomSeed`` when given).
 - ``Grid``: "Only categorical parameters are supported"; one job per distinct combination, and
   ``MaxNumberOfTrainingJobs``, when given, must equal their number.
-- ``Bayesian`` and ``Hyperband`` (SageMaker's model-based searches) run as ``Random`` locally: the
-  jobs and the best one differ from what SageMaker would pick; the log says so.
+- ``Bayesian``: each new job's values come from the results so far, through Optuna's TPE sampler
+  (:class:`Bayesian`): a maintained library, so the search is a real model-based one locally too,
+  though not SageMaker's own (its service picks other values and may find another best job).
+- ``Hyperband`` (SageMaker's early-stopping search) runs as ``Random`` locally; the log says so.
 
 Values are sent as SageMaker sends hyperparameters: strings (integers without a point).
 """
@@ -133,6 +135,95 @@ def candidates(strategy: str, space: list[Range], max_jobs: int | None, seed: in
             pick = {r.name: r.draw(rng) for r in space}
         out.append(pick)
     return out
+
+
+class Searcher:
+    """The values of each training job of one tuning job, asked for when the job starts; a model-based
+    searcher learns from each finished job's objective value (``tell``)."""
+
+    #: how many jobs the tuning job runs (at most)
+    total: int
+
+    def next(self, index: int) -> dict[str, str]:
+        raise NotImplementedError
+
+    def tell(self, index: int, value: float | None) -> None:
+        """Job ``index`` finished with this objective value (``None``: failed, or no value)."""
+
+
+class Planned(Searcher):
+    """Random and Grid (and Hyperband, as Random): every job's values known before the first starts."""
+
+    def __init__(self, jobs: list[dict[str, str]]) -> None:
+        self.jobs = jobs
+        self.total = len(jobs)
+
+    def next(self, index: int) -> dict[str, str]:
+        return self.jobs[index]
+
+
+class Bayesian(Searcher):
+    """Optuna's TPE sampler over the ranges, one trial per training job (``ask`` when the job starts,
+    ``tell`` when it ends; a failed job is a failed trial). Scaling: ``Logarithmic`` searches in log
+    space; ``ReverseLogarithmic`` searches ``log(1 - x)``, so values crowd towards 1 as SageMaker's do.
+    The first jobs (a third, from 2 to 10) are random draws, as TPE needs some results to model."""
+
+    def __init__(self, space: list[Range], max_jobs: int, seed: int, direction: str) -> None:
+        import optuna  # only a Bayesian tuning step pays for the import
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.space, self.total = space, max_jobs
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, max_jobs // 3)))
+        self.study = optuna.create_study(direction="minimize" if direction == "Minimize" else "maximize",
+                                         sampler=sampler)
+        d = optuna.distributions
+        self.dists: dict[str, Any] = {}
+        for r in space:
+            if r.kind == "Categorical":
+                self.dists[r.name] = d.CategoricalDistribution(list(r.values))
+            elif r.scaling == "ReverseLogarithmic":
+                self.dists[r.name] = d.FloatDistribution(math.log(1 - r.high), math.log(1 - r.low))
+            elif r.kind == "Integer":
+                self.dists[r.name] = d.IntDistribution(int(r.low), int(r.high), log=r.scaling == "Logarithmic")
+            else:
+                self.dists[r.name] = d.FloatDistribution(r.low, r.high, log=r.scaling == "Logarithmic")
+        self.trials: dict[int, Any] = {}
+
+    def next(self, index: int) -> dict[str, str]:
+        trial = self.study.ask(self.dists)
+        self.trials[index] = trial
+        out: dict[str, str] = {}
+        for r in self.space:
+            v = trial.params[r.name]
+            if r.kind == "Categorical":
+                out[r.name] = str(v)
+            elif r.scaling == "ReverseLogarithmic":
+                out[r.name] = repr(min(r.high, max(r.low, 1 - math.exp(v))))
+            elif r.kind == "Integer":
+                out[r.name] = str(int(v))
+            else:
+                out[r.name] = repr(float(v))
+        return out
+
+    def tell(self, index: int, value: float | None) -> None:
+        import optuna
+
+        trial = self.trials.pop(index, None)
+        if trial is None:
+            return
+        if value is None or math.isnan(value):
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, value)
+
+
+def searcher(strategy: str, space: list[Range], max_jobs: int | None, seed: int, direction: str) -> Searcher:
+    """The searcher of a tuning job's strategy (checked as :func:`candidates` checks it)."""
+    if strategy == "Bayesian":
+        if not max_jobs or max_jobs < 1:
+            raise RangeError("MaxNumberOfTrainingJobs must be at least 1 for the Bayesian strategy")
+        return Bayesian(space, max_jobs, seed, direction)
+    return Planned(candidates("Random" if strategy == "Hyperband" else strategy, space, max_jobs, seed))
 
 
 def _size(space: list[Range]) -> float:

@@ -42,7 +42,6 @@ from rosetta_orchestrator.local.training import run_training
 #: how many summaries ListTrainingJobsForHyperParameterTuningJob keeps for a pipeline (the SDK:
 #: "tuning step stores up to 50 top performing training jobs")
 TOP = 50
-MODEL_BASED = ("Bayesian", "Hyperband")
 
 
 @dataclass(frozen=True)
@@ -138,14 +137,18 @@ def run_tuning(ctx: JobContext, args: dict[str, Any], *, execution_id: str, mach
     s = spec(args)
     name = tuning_job_name(ctx.step, execution_id)
     seed = s.seed if s.seed is not None else int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
-    jobs = search.candidates("Random" if s.strategy in MODEL_BASED else s.strategy, s.space, s.max_jobs, seed)
+    searcher = search.searcher(s.strategy, s.space, s.max_jobs, seed, s.direction)
+    jobs: list[dict[str, str]] = []  # each job's values, asked for when it starts (Bayesian learns meanwhile)
     parallel = max(1, min(s.max_parallel, machine_parallel))
     send_reserved = not (declaration and declaration.rejects_reserved)
-    ctx.log(f"[rosetta] tuning job {name}: {s.strategy}, {len(jobs)} training job(s), {parallel} at a time"
+    ctx.log(f"[rosetta] tuning job {name}: {s.strategy}, {searcher.total} training job(s), {parallel} at a time"
             + (f" (MaxParallelTrainingJobs {s.max_parallel}, bounded by this machine)" if parallel < s.max_parallel
                else "") + f", objective {s.direction} {s.objective}")
-    if s.strategy in MODEL_BASED:
-        ctx.log(f"[rosetta] the {s.strategy} strategy runs as Random locally (seed {seed}): SageMaker's search "
+    if s.strategy == "Hyperband":
+        ctx.log(f"[rosetta] the Hyperband strategy runs as Random locally (seed {seed}): SageMaker's search "
+                "would choose other values, and may find another best job")
+    elif s.strategy == "Bayesian":
+        ctx.log(f"[rosetta] Bayesian search through Optuna's TPE sampler (seed {seed}); SageMaker's own search "
                 "would choose other values, and may find another best job")
     if not send_reserved:
         ctx.log(f"[rosetta] warning: {s.image} rejects the hyperparameter {RESERVED}, which SageMaker adds to every "
@@ -153,7 +156,7 @@ def run_tuning(ctx: JobContext, args: dict[str, Any], *, execution_id: str, mach
                 f"the runtime must ignore {RESERVED}")
     started = time.monotonic()
     created = dt.datetime.now(dt.UTC).isoformat()
-    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    results: list[dict[str, Any] | None] = [None] * searcher.total
     stop = threading.Event()
     lock = threading.Lock()
 
@@ -180,13 +183,14 @@ def run_tuning(ctx: JobContext, args: dict[str, Any], *, execution_id: str, mach
         ctx.log(f"{tag}[rosetta] {job}: {entry['TrainingJobStatus']}, {shown}")
         with lock:
             results[i] = entry
+            searcher.tell(i, value)
             if value is not None and s.target is not None and _better_or_equal(value, s.target, s.direction):
                 ctx.log(f"[rosetta] TargetObjectiveMetricValue {s.target:g} reached: no further job starts")
                 stop.set()
 
     with ThreadPoolExecutor(parallel, thread_name_prefix="tuning") as pool:
         running: set[Future[None]] = set()
-        for i in range(len(jobs)):
+        for i in range(searcher.total):
             if stop.is_set() or (s.max_runtime and time.monotonic() - started > s.max_runtime):
                 break
             if len(running) >= parallel:
@@ -195,6 +199,8 @@ def run_tuning(ctx: JobContext, args: dict[str, Any], *, execution_id: str, mach
                     f.result()
                 if stop.is_set() or (s.max_runtime and time.monotonic() - started > s.max_runtime):
                     break
+            with lock:  # a model-based searcher asks with every result told so far
+                jobs.append(searcher.next(i))
             running.add(pool.submit(one, i))
         for f in running:
             f.result()
