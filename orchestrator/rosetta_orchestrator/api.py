@@ -377,8 +377,8 @@ class Pipeline:
         ``IntegerParameter``/``ContinuousParameter``/``CategoricalParameter``. ``objective``: a
         metric the training code logs (declared like ``metrics``; added when missing),
         ``objective_type`` ``Maximize`` or ``Minimize``. ``strategy``: ``Random``, ``Grid``
-        (categorical ranges only; ``max_jobs`` left out) or ``Bayesian``/``Hyperband`` (run as
-        Random locally). ``hyperparameters`` are the static ones. Training jobs write to
+        (categorical ranges only; ``max_jobs`` left out), ``Bayesian`` (locally Optuna's TPE sampler)
+        or ``Hyperband`` (run as Random locally). ``hyperparameters`` are the static ones. Training jobs write to
         ``s3://<bucket>/<pipeline>/tuning/<name>/<job>/output/``, so ``handle.best_model_data`` is
         the SDK's ``get_top_model_s3_uri(0, …)``; ``handle.best_job_name`` the best job's name.
         """
