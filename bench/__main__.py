@@ -128,6 +128,7 @@ def measure(c: Contestant, seconds: float, rows: list[bytes], payloads: list[byt
                 result[f"batch_mct{mct}"] = statistics.median(
                     batch_rows_per_second(server.host_port, batch, mct, len(rows)) for _ in range(3))
         result["pss_mb"] = pss.peak
+        result["load"] = os.getloadavg()[0]
         return result
     finally:
         server.remove()
@@ -156,7 +157,7 @@ def report(med: dict[str, dict[str, float]], args: argparse.Namespace, meta: str
     keys = [("ping_s", "/ping 200 s"), ("first_invoke_s", "first good invoke s"), ("pss_mb", "peak PSS MB"),
             ("row_c1", "1 row c1 rps (p50/p99 ms)"), ("row_c8", "1 row c8 rps (p50/p99 ms)"),
             ("rows1k_c8", "1k rows c8 rps (p50/p99 ms)"), ("batch_mct1", "batch rows/s MCT1"),
-            ("batch_mct2", "batch rows/s MCT2"), ("payload_6mb_s", "one ~6 MB payload s")]
+            ("batch_mct2", "batch rows/s MCT2"), ("payload_6mb_s", "one ~6 MB payload s"), ("load", "load")]
     lines = [f"| contestant | {' | '.join(h for _, h in keys)} |", "|---" * (len(keys) + 1) + "|"]
     for name, m in med.items():
         cells = []
@@ -167,6 +168,8 @@ def report(med: dict[str, dict[str, float]], args: argparse.Namespace, meta: str
                 cells.append(f"{m[k]:,.0f} ({m[k + '_p50']:.2f}/{m[k + '_p99']:.1f})")
             elif k.endswith("_s") or k.endswith("6mb_s"):
                 cells.append(f"{m[k]:.2f}")
+            elif k == "load":
+                cells.append(f"{m[k]:.1f}")
             else:
                 cells.append(f"{m[k]:,.0f}")
         lines.append(f"| {name} | {' | '.join(cells)} |")
@@ -247,6 +250,21 @@ OTHER_PARTS: dict[str, tuple[str, list[str]]] = {
     "scale-out": ("Multi-host XGBoost (1, 2, 3 hosts) and tuning with 1 vs 2 parallel jobs",
                   ["orchestrator/bench/scale_out.py"]),
 }
+METHOD = """\
+`./dev bench [PART ...]` runs the parts named (all by default: serving, batching, constant, mme, endpoint,
+r, julia, pipeline, pipeline-cache, scale-out); `--no-build` uses the images as they are.
+
+Method. Everything runs on this machine, in containers started from the project's images, load from
+Debian's `wrk` (1 thread, keep-alive) on 127.0.0.1; contestants of a part are measured in rotated or
+alternating order over the rounds and medians are kept, so that a change of machine load hits all of
+them alike. Every figure below is a ratio to a baseline measured in the same run: the in-process limit
+(`predict_proba` in a loop, no HTTP), bare ASGI, the Python runtime, or the same image with batching off.
+The load average is printed beside the parts: on a shared machine it says how much to trust them.
+Batch transform = 200,000 iris rows in MultiRecord CSV payloads of the size the container advertises
+(Rosetta: 2 MB, 3 payloads) with MaxConcurrentTransforms 1 and 2, each the median of 3 passes; its
+in-process limit is the median of 5 `predict_proba` calls on the 200,000 rows (a first call also pays
+the page faults of fresh memory, so it is slower; runs before 2 December used that one call)."""
+
 #: the parts measured in this process, first (their figures feed issue 20's targets table)
 INPROCESS_PARTS = ("serving", "batching", "constant")
 PARTS = (*INPROCESS_PARTS, *OTHER_PARTS)
@@ -372,9 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     head = [f"# Benchmarks{'' if full else ' (parts: ' + ', '.join(parts) + ')'}", "",
             f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, "
             f"{_cpus()} cores), load average at the end {os.getloadavg()[0]:.1f}. Only ratios within this one run "
-            "are meaningful.", "", "## Issue 20's targets (this run)", "",
+            "are meaningful.", "", METHOD, "", "## Issue 20's targets (this run)", "",
             issue_20_targets(med, batch_figures, const, scripts), ""]
-    text = "\n".join(head) + "\n".join(sections) + "".join(scripts.values())
+    text = "\n".join(head) + "\n" + "\n".join(sections) + "".join(scripts.values())
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
