@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -48,8 +49,8 @@ from sagemaker_rosetta import images
 from sagemaker_rosetta.containers import run
 
 BASELINES = images.tag("bench-baselines")
-#: the endpoint hop's benchmark (another part of the project writes it; until then its section says so)
-ENDPOINT_BENCH = "sagemaker_rosetta/endpoint/bench.py"
+#: the endpoint hop's benchmark (a module of the endpoint package; a part whose script is missing says so)
+ENDPOINT_BENCH = "sagemaker_rosetta.endpoint.bench"
 #: the batching part's runtime for each example contestant
 BATCHING_RUNTIME = {"r-plumber-2w": "r-plumber", "r-rpy2-2w": "r-rpy2", "julia-2t": "julia"}
 MIB = 1024 * 1024
@@ -240,7 +241,8 @@ def plot_results(med: dict[str, dict[str, float]], folder: Path) -> Path:
 OTHER_PARTS: dict[str, tuple[str, list[str]]] = {
     "mme": ("Multi-model mode of the Python runtime: warm invoke vs single-model, memory per model",
             ["runtimes/python/bench_mme.py"]),
-    "endpoint": ("Local endpoint: the hop through `rosetta endpoint` vs the container directly", [ENDPOINT_BENCH]),
+    "endpoint": ("Local endpoint: a serial inference pipeline through the front vs its containers called directly",
+                 ["-m", ENDPOINT_BENCH]),
     "r": ("R runtime: plumber and rpy2 flavours vs plumber as shipped", ["runtimes/r/bench.py"]),
     "julia": ("Julia runtime vs the Python runtime", ["runtimes/julia/bench.py"]),
     "pipeline": ("Local pipeline runner vs the SDK's LocalPipelineSession",
@@ -269,7 +271,8 @@ the page faults of fresh memory, so it is slower; runs before 2 December used th
 INPROCESS_PARTS = ("serving", "batching", "constant")
 PARTS = (*INPROCESS_PARTS, *OTHER_PARTS)
 #: example images the script parts need (built in a full run)
-PART_EXAMPLES = {"mme": ["iris-python"], "pipeline": ["iris-python", "iris-r", "iris-julia"],
+PART_EXAMPLES = {"mme": ["iris-python"], "endpoint": ["chain-r", "chain-python", "chain-julia"],
+                 "pipeline": ["iris-python", "iris-r", "iris-julia"],
                  "pipeline-cache": ["iris-python", "iris-r", "iris-julia"], "scale-out": ["xgboost"]}
 
 
@@ -278,10 +281,12 @@ def other_parts(names: list[str]) -> dict[str, str]:
     sections = {}
     for name in names:
         title, script = OTHER_PARTS[name]
-        if not (ROOT / script[0]).is_file():
-            sections[name] = f"\n## {title}\n\nNot run: `{script[0]}` does not exist yet (its slot in `./dev bench`).\n"
+        module = script[0] == "-m"
+        if not (_module_exists(script[1]) if module else (ROOT / script[0]).is_file()):
+            sections[name] = (f"\n## {title}\n\nNot run: `{script[module]}` does not exist yet (its slot in "
+                              "`./dev bench`).\n")
             continue
-        print(f"running {script[0]}…", flush=True)
+        print(f"running {' '.join(script)}…", flush=True)
         load = os.getloadavg()[0]
         res = subprocess.run([sys.executable, *script], cwd=ROOT, capture_output=True, text=True, check=False)
         status = "" if res.returncode == 0 else f" (exit {res.returncode})"
@@ -290,6 +295,13 @@ def other_parts(names: list[str]) -> dict[str, str]:
         sections[name] = (f"\n## {title}{status}\n\n`python {' '.join(script)}`, same session, load average "
                           f"{load:.1f} at its start:\n\n```\n{output}\n```\n")
     return sections
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # its package is missing too
+        return False
 
 
 def _ratio_row(label: str, target: float, higher: bool, value: float | None, missing: str) -> str:
