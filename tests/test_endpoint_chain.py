@@ -103,6 +103,13 @@ def test_serial_json_in_jsonlines_out(chain: Chain) -> None:
     assert json.loads(resp["Body"].read())["label"] == "setosa"
 
 
+def test_serial_csv_answer_from_the_last_containers_output_fn(chain: Chain) -> None:
+    resp = chain.client().invoke_endpoint(EndpointName="chain", ContentType="text/csv", Accept="text/csv", Body=ROWS)
+    assert resp["ContentType"].startswith("text/csv")
+    rows = [line.split(",") for line in resp["Body"].read().decode().splitlines()]
+    assert [r[0] for r in rows] == ["setosa", "virginica", "versicolor"] and all(0.5 < float(r[1]) <= 1 for r in rows)
+
+
 def test_serial_equals_the_containers_called_one_after_the_other(chain: Chain) -> None:
     client = chain.client()
     z = client.invoke_endpoint(EndpointName="direct", TargetContainerHostname="standardise",

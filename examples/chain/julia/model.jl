@@ -23,3 +23,9 @@ function predict(m::PostProcessor, P)
         Dict("label" => m.classes[k], "confidence" => round(q[k]; digits = 4))
     end
 end
+
+# text/csv answers one `label,confidence` line per row; the JSON types go through the runtime's codecs
+function output_fn(::PostProcessor, predictions, accept)
+    accept == "text/csv" || return nothing
+    return (join("$(p["label"]),$(p["confidence"])\n" for p in predictions), "text/csv")
+end
