@@ -22,8 +22,6 @@ from typing import Any
 from rosetta_testkit import openapi_fuzz
 from rosetta_testkit.cases import CASES
 from rosetta_testkit.reliability import (
-    COLLECTED,
-    COLLECTED_OPENAPI,
     IMAGES,
     MULTIPROCESS,
     CaseResult,
@@ -45,7 +43,7 @@ from rosetta_testkit.runtimes import BY_KEY
 from sagemaker_rosetta import dockerapi
 from sagemaker_rosetta.containers import Server
 
-__all__ = ["COLLECTED", "COLLECTED_OPENAPI", "IMAGES", "MULTIPROCESS", "main", "openapi_parity", "parity", "run_all"]
+__all__ = ["IMAGES", "MULTIPROCESS", "main", "openapi_parity", "parity", "run_all"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +129,8 @@ def markdown(reports: dict[str, RuntimeReport], args: argparse.Namespace) -> str
         lines.append(f"| {n} | {len(reports[n].matrix)} | {len(reports[n].matrix) - len(bad)} | "
                      f"{'; '.join(bad) or '-'} |")
     diffs = parity({n: r.matrix for n, r in reports.items()})
-    diffs += openapi_parity({n: r.openapi_statuses for n, r in reports.items()})
+    diffs += openapi_parity({n: r.openapi_statuses for n, r in reports.items()},
+                           [openapi_fuzz.describe(c) for c in openapi_fuzz.generated(args.fuzz)])
     lines += ["", f"## Differential parity: {len(diffs)} disagreements", ""] + [f"- {d}" for d in diffs]
     lines += ["", "## Figures", "", "| runtime | measure | figures |", "|---|---|---|"]
     for n in names:

@@ -57,15 +57,3 @@ def server(rt: Runtime, servers: Servers) -> Server:
 def reliability(servers: Servers) -> Reliability:
     return Reliability(servers)
 
-
-@pytest.fixture(autouse=True)
-def _parity_inputs(request: pytest.FixtureRequest) -> None:
-    """The parity test compares every runtime's matrix: collect them first, in this session, so it
-    passes or fails the same whether it runs alone, first, last or on another worker."""
-    if request.node.path.name != "test_reliability_parity.py" or "parity_across_runtimes" not in request.node.name:
-        return
-    runs: Reliability = request.getfixturevalue("reliability")
-    for runtime in RUNTIMES:
-        runs.matrix(runtime)
-        runs.openapi(runtime)
-

@@ -7,6 +7,9 @@ The long run (10,000 payloads, 120 s soak) writes docs/reliability.md.
 
 from __future__ import annotations
 
+import importlib
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,42 @@ def test_schemathesis_against_the_openapi_document(rt: Runtime, reliability: Rel
     assert found.cases >= 100, found.figures()
     assert {200, 400} <= set(found.by_status), found.figures()  # valid and invalid requests were both sent
     assert not found.failures, found.failures[:10]
+
+
+def test_schemathesis_sends_the_same_cases_after_more_modules_load(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hypothesis draws literals of the local modules loaded so far: a run after more test modules were
+    imported generated other cases, and the parity test compared different requests. Every run replays
+    the cases generated once, whatever was imported in between."""
+    def requests_sent() -> list[tuple[str, str, bytes]]:
+        seen: list[tuple[str, str, bytes]] = []
+
+        class Recorder(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                seen.append((self.command, self.path, self.rfile.read(int(self.headers["content-length"] or 0))))
+                self.send_response(200)
+                self.send_header("content-type", "text/csv")
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"1\n")
+
+            do_GET = do_POST
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        with ThreadingHTTPServer(("127.0.0.1", 0), Recorder) as httpd:
+            thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+            thread.start()
+            openapi_fuzz.run(httpd.server_address[1], 40)
+            httpd.shutdown()
+        return seen
+
+    first = requests_sent()
+    (tmp_path / "more_constants.py").write_text("NUMBERS = [" + ", ".join(f"{i / 7!r}" for i in range(1, 200)) + "]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("more_constants")
+    assert requests_sent() == first
 
 
 def test_schemathesis_catches_a_wrong_width(server: Server) -> None:

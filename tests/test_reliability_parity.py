@@ -6,8 +6,10 @@ language's expected-differences file with a reason; and the four images must agr
 the body of every case none of them lists (parsed records, first message line), not only on the status.
 One run per image serves all its cases (one container per setup and serving environment).
 
-The status-code parity of the reliability matrix and of the schemathesis cases is collected by
-tests/test_reliability.py.
+The status parity of the bad-input matrix and of the schemathesis cases compares what the session's
+``reliability`` fixture collects for every runtime; each test asks for all four itself, so it passes or
+fails the same whether it runs alone, first or after tests/test_reliability.py, on any xdist worker.
+The schemathesis cases are generated once per process and replayed to every runtime (openapi_fuzz).
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bench import reliability as rel
 from rosetta_conformance import golden
 from rosetta_conformance.golden_images import RUNTIME_IMAGES, GoldenRun
 from rosetta_conformance.outcome import Status
 from rosetta_conformance.runner import Report
+from rosetta_testkit import openapi_fuzz
+from rosetta_testkit import reliability as rel
+from rosetta_testkit.runtimes import RUNTIMES
+from rosetta_testkit.session import OPENAPI_EXAMPLES, Reliability
 from sagemaker_rosetta import engine
 
 pytestmark = pytest.mark.docker
@@ -82,12 +87,16 @@ def test_golden_bodies_agree_across_images(golden_runs: dict[str, tuple[Report, 
     assert not disagreements, f"{len(disagreements)} body disagreements:\n" + "\n".join(disagreements)
 
 
-def test_parity_across_runtimes() -> None:
-    assert set(rel.COLLECTED) == set(rel.IMAGES), f"matrices collected for {sorted(rel.COLLECTED)} only"
-    assert rel.parity(rel.COLLECTED) == []
+def test_parity_across_runtimes(reliability: Reliability) -> None:
+    """The bad-input matrix gets the same status from every runtime, case by case."""
+    matrices = {rt.key: reliability.matrix(rt) for rt in RUNTIMES}
+    assert set(matrices) == set(rel.IMAGES)
+    assert rel.parity(matrices) == []
 
 
-def test_schemathesis_parity_across_runtimes() -> None:
+def test_schemathesis_parity_across_runtimes(reliability: Reliability) -> None:
     """The derandomized schemathesis cases get the same status from every runtime, case by case."""
-    assert set(rel.COLLECTED_OPENAPI) == set(rel.IMAGES), f"collected for {sorted(rel.COLLECTED_OPENAPI)} only"
-    assert rel.openapi_parity(rel.COLLECTED_OPENAPI) == []
+    sequences = {rt.key: reliability.openapi(rt).sequence for rt in RUNTIMES}
+    assert set(sequences) == set(rel.IMAGES)
+    cases = [openapi_fuzz.describe(c) for c in openapi_fuzz.generated(OPENAPI_EXAMPLES)]
+    assert rel.openapi_parity(sequences, cases) == []

@@ -9,6 +9,7 @@ response schemas as documented, positive data accepted, negative data rejected.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +90,8 @@ def load_spec(n_features: int | None = None) -> dict[str, Any]:
 class FuzzResult:
     cases: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
-    #: status per generated case, in order: generation is derandomized, so every image gets the same
-    #: cases and these sequences must agree (differential parity)
+    #: status per generated case, in order: every image gets the same cases (:func:`generated`), so these
+    #: sequences must agree (differential parity)
     sequence: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -100,17 +101,23 @@ class FuzzResult:
                 "statuses": " ".join(f"{s}:{n}" for s, n in sorted(self.by_status.items()))}
 
 
-def run(port: int, max_examples: int, n_features: int | None = 4) -> FuzzResult:
-    """Generate positive and negative cases for every operation; validate every response."""
+def describe(case: schemathesis.Case[Any]) -> str:
+    """``METHOD path content-type body…``: what a parity report names for a case."""
+    body = case.body if isinstance(case.body, bytes | str) else json.dumps(case.body, default=repr)
+    return f"{case.method} {case.path} {case.media_type or ''} {str(body)[:120]!r}"
+
+
+@functools.cache
+def generated(max_examples: int, n_features: int | None = 4) -> tuple[schemathesis.Case[Any], ...]:
+    """Positive and negative cases for every operation, generated once per process and replayed to
+    every image: hypothesis mixes literals of the local modules loaded so far into what it draws, even
+    derandomized, so generating again after more test modules were imported gives other cases."""
     schema = schemathesis.openapi.from_dict(load_spec(n_features))
 
     @schema.hook("map_body")
     def clamp(ctx: Any, body: Any) -> Any:
         return _clamp(body)
 
-    base = f"http://127.0.0.1:{port}"
-    result = FuzzResult()
-    session = requests.Session()
     operations = []
     for item in schema.get_all_operations():
         if isinstance(item, Err):
@@ -118,23 +125,34 @@ def run(port: int, max_examples: int, n_features: int | None = 4) -> FuzzResult:
         operations.append(item.ok())
     strategy = st.one_of(*[op.as_strategy(generation_mode=mode) for op in operations
                            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)])
+    cases: list[schemathesis.Case[Any]] = []
 
     @settings(max_examples=max_examples, database=None, deadline=None, derandomize=True,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     @given(case=strategy)
-    def one(case: schemathesis.Case[Any]) -> None:
+    def collect(case: schemathesis.Case[Any]) -> None:
+        cases.append(case)
+
+    collect()
+    return tuple(cases)
+
+
+def run(port: int, max_examples: int, n_features: int | None = 4) -> FuzzResult:
+    """Send the generated cases (:func:`generated`) in order; validate every response."""
+    base = f"http://127.0.0.1:{port}"
+    result = FuzzResult()
+    session = requests.Session()
+    for case in generated(max_examples, n_features):
         response = case.call(base_url=base, session=session, timeout=30)
         result.cases += 1
         result.sequence.append(response.status_code)
         result.by_status[response.status_code] = result.by_status.get(response.status_code, 0) + 1
         try:
             case.validate_response(response, checks=CHECKS)
-        except (AssertionError, FailureGroup) as exc:  # recorded, and generation goes on
+        except (AssertionError, FailureGroup) as exc:  # recorded, and the run goes on
             found = exc.exceptions if isinstance(exc, FailureGroup) else [exc]
             for failure in found:
                 title = getattr(failure, "title", type(failure).__name__)
                 result.failures.append(f"{case.method} {case.path} {case.media_type} -> "
                                        f"{response.status_code} {response.text[:80]!r}: {title}")
-
-    one()
     return result

@@ -94,12 +94,6 @@ class CaseResult:
     body: bytes
 
 
-#: what tests/test_reliability_parity.py compares; filled before it runs by the session fixture
-#: ``reliability`` (tests/conftest.py), whatever the order or the worker the tests run in
-COLLECTED: dict[str, dict[str, CaseResult]] = {}
-COLLECTED_OPENAPI: dict[str, list[int]] = {}
-
-
 def run_matrix(port: int, cases: list[Case] = CASES) -> dict[str, CaseResult]:
     def one(case: Case) -> tuple[str, CaseResult]:
         status, body = raw_request(port, case.method, case.path, case.headers, case.body)
@@ -351,13 +345,15 @@ def train_model(image: str, work: Path) -> Path:
     return ml / "model"
 
 
-def openapi_parity(sequences: dict[str, list[int]]) -> list[str]:
-    """schemathesis cases (same seed, same order for every image) answered with different statuses."""
+def openapi_parity(sequences: dict[str, list[int]], cases: list[str] | None = None) -> list[str]:
+    """schemathesis cases (the same cases in the same order for every image) answered with different
+    statuses; ``cases`` describes each request (:func:`openapi_fuzz.describe`) for the report."""
     out = []
     for i, statuses in enumerate(zip(*sequences.values(), strict=False)):
         if len(set(statuses)) > 1:
-            out.append(f"schemathesis case {i}: " + ", ".join(f"{rt}={s}" for rt, s in zip(sequences, statuses,
-                                                                                            strict=True)))
+            what = f" {cases[i]}" if cases and i < len(cases) else ""
+            out.append(f"schemathesis case {i}{what}: " + ", ".join(f"{rt}={s}" for rt, s in zip(sequences, statuses,
+                                                                                                  strict=True)))
     if len({len(s) for s in sequences.values()}) > 1:
         out.append("schemathesis: different case counts " + str({rt: len(s) for rt, s in sequences.items()}))
     return out

@@ -105,25 +105,28 @@ class Servers:
             server.remove()
 
 
+#: schemathesis cases per runtime in the image suite (the same cases for every runtime)
+OPENAPI_EXAMPLES = 150
+
+
 class Reliability:
-    """The bad-input matrix and the schemathesis run of each runtime, once per session; recorded in
-    ``rel.COLLECTED`` / ``rel.COLLECTED_OPENAPI`` for the cross-runtime parity test."""
+    """The bad-input matrix and the schemathesis run of each runtime, once per session, for the tests
+    of each runtime and the cross-runtime parity test (which asks for all of them itself)."""
 
     def __init__(self, servers: Servers) -> None:
         self.servers = servers
+        self._matrix: dict[str, dict[str, rel.CaseResult]] = {}
         self._openapi: dict[str, openapi_fuzz.FuzzResult] = {}
         self._lock = threading.Lock()
 
     def matrix(self, rt: Runtime) -> dict[str, rel.CaseResult]:
         with self._lock:
-            if rt.key not in rel.COLLECTED:
-                rel.COLLECTED[rt.key] = rel.run_matrix(self.servers.get(rt).host_port)
-            return rel.COLLECTED[rt.key]
+            if rt.key not in self._matrix:
+                self._matrix[rt.key] = rel.run_matrix(self.servers.get(rt).host_port)
+            return self._matrix[rt.key]
 
     def openapi(self, rt: Runtime) -> openapi_fuzz.FuzzResult:
         with self._lock:
             if rt.key not in self._openapi:
-                found = openapi_fuzz.run(self.servers.get(rt).host_port, 150)
-                self._openapi[rt.key] = found
-                rel.COLLECTED_OPENAPI[rt.key] = found.sequence
+                self._openapi[rt.key] = openapi_fuzz.run(self.servers.get(rt).host_port, OPENAPI_EXAMPLES)
             return self._openapi[rt.key]
