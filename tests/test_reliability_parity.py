@@ -1,10 +1,13 @@
 """Differential parity: the same request bytes give the same answer in every runtime.
 
-The golden cases (conformance/golden) run against the four runtime images over HTTP: every image must
-give each case's expected status, records (parsed values) and exact message, unless the case is in that
-language's expected-differences file with a reason; and the four images must agree with each other on
-the body of every case none of them lists (parsed records, first message line), not only on the status.
-One run per image serves all its cases (one container per setup and serving environment).
+The golden cases (conformance/golden: serving.json and multimodel.json) run against the four runtime
+images over HTTP: every image must give each case's expected status, records (parsed values) and exact
+message, unless the case is in that language's expected-differences file with a reason; and the four
+images must agree with each other on the body of every serving case none of them lists (parsed records,
+first message line), not only on the status. One run per image serves all its cases (one container per
+setup and serving environment; the multi-model cases share one per setup and environment, emptied
+between cases), and trained setups come from a cache keyed by image ID (golden_cache.py) when this
+image trained them before.
 
 The status parity of the bad-input matrix and of the schemathesis cases compares what the session's
 ``reliability`` fixture collects for every runtime; each test asks for all four itself, so it passes or
@@ -46,9 +49,10 @@ def golden_runs() -> dict[str, tuple[Report, GoldenRun]]:
 
     with ThreadPoolExecutor(2) as pool:  # two images at a time: each run is itself parallel
         done = dict(zip(IMAGES, pool.map(one, IMAGES), strict=True))
-    for image, (report, _) in done.items():
+    for image, (report, run) in done.items():  # where the time goes (tests/README.md)
         counts = {s.value: len(report.by_status(s)) for s in Status if report.by_status(s)}
-        print(f"golden cases on {image}: {counts} in {report.seconds:.1f} s")
+        spent = ", ".join(f"{k} {v:.0f}" for k, v in sorted(run.figures.items()))
+        print(f"golden cases on {image}: {counts} in {report.seconds:.1f} s ({spent})")
     return done
 
 

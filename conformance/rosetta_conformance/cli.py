@@ -38,6 +38,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--golden-dir", type=Path, help="golden cases folder (default: conformance/golden of this checkout)")
     p.add_argument("--no-golden-training", dest="golden_training", action="store_false",
                    help="with --golden: only the serving cases (one training run per setup)")
+    p.add_argument("--no-golden-multimodel", dest="golden_multimodel", action="store_false",
+                   help="with --golden: without the multi-model cases (multimodel.json)")
     p.set_defaults(func=run)
 
 
@@ -50,9 +52,11 @@ def run_golden_cases(args: argparse.Namespace, console: Console) -> int:
         console.print("[bold red]error:[/] name the language of the golden programs: --golden python|r|julia")
         return 2
     extra = {"root": args.golden_dir.resolve()} if args.golden_dir else {}
-    runner = GoldenRun(args.image, lang, jobs=max(1, min(args.jobs, 4)), training=args.golden_training, **extra)
+    runner = GoldenRun(args.image, lang, jobs=max(1, min(args.jobs, 4)), training=args.golden_training,
+                       multimodel=args.golden_multimodel, **extra)
     console.print(f"golden cases against {args.image} ({lang}): {len(runner.cases.cases)} serving, "
-                  f"{len(runner.cases.training)} training", soft_wrap=True)
+                  f"{len(runner.cases.multimodel) if args.golden_multimodel else 0} multi-model, "
+                  f"{len(runner.cases.training) if args.golden_training else 0} training", soft_wrap=True)
 
     def line(r: Result) -> None:
         console.out(f"  {r.clause} {r.status.value}", highlight=False)

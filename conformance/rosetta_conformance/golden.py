@@ -90,11 +90,70 @@ class TrainingCase:
         return self.runs[0]
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a multi-model setup, placed at ``<models root>/<name>/model`` (golden README)."""
+
+    name: str
+    #: the serving.json setup whose trained model folder is copied; None for an empty folder
+    setup: str | None
+    corrupt: bool = False
+    pad_mb: int = 0
+
+
+@dataclass(frozen=True)
+class MultiSetup:
+    name: str
+    program: str
+    models: dict[str, ModelSpec]
+
+
+@dataclass(frozen=True)
+class MultiCase:
+    """A multimodel.json case: ordered request steps against one server in multi-model mode."""
+
+    id: str
+    clause: str
+    setup: str
+    env: dict[str, str]
+    steps: list[dict[str, Any]]
+
+    @property
+    def group(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return self.setup, tuple(sorted(self.env.items()))
+
+    def step(self, i: int, models_root: str) -> Case:
+        """Step ``i`` as a serving case, with ``{models}`` replaced by the models root the server sees."""
+        raw = self.steps[i]
+        request = dict(raw["request"])
+        if "body" in request:
+            request["body"] = str(request["body"]).replace(MODELS, models_root)
+        return Case(f"{self.id}[{i + 1}]", self.clause, self.setup, self.env, request,
+                    substitute(dict(raw["expect"]), models_root))
+
+
+#: the placeholder of multimodel.json for the models root
+MODELS = "{models}"
+
+
+def substitute(value: Any, models_root: str) -> Any:
+    """``{models}`` replaced in every string of ``value``, at any depth."""
+    if isinstance(value, str):
+        return value.replace(MODELS, models_root)
+    if isinstance(value, list):
+        return [substitute(v, models_root) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, models_root) for k, v in value.items()}
+    return value
+
+
 @dataclass
 class Golden:
     setups: dict[str, Setup]
     cases: list[Case]
     training: list[TrainingCase] = field(default_factory=list)
+    multi_setups: dict[str, MultiSetup] = field(default_factory=dict)
+    multimodel: list[MultiCase] = field(default_factory=list)
 
 
 def _hp_file(values: Mapping[str, Any]) -> dict[str, str]:
@@ -127,7 +186,26 @@ def load(root: Path | None = None) -> Golden:
                                  c["resourceconfig"] if "resourceconfig" in c else dict(DEFAULT_RESOURCECONFIG),
                                  c.get("checkpointconfig"))
                     for c in tdoc["cases"]]
-    return Golden(setups, cases, training)
+    multi_setups: dict[str, MultiSetup] = {}
+    multimodel: list[MultiCase] = []
+    if (root / "multimodel.json").is_file():
+        mdoc = json.loads((root / "multimodel.json").read_text())
+        for name, m in mdoc["setups"].items():
+            models = {str(k): ModelSpec(str(k), None if spec.get("empty") else str(spec["setup"]),
+                                        bool(spec.get("corrupt")), int(spec.get("pad_mb", 0)))
+                      for k, spec in m["models"].items()}
+            unknown_models = sorted({str(s.setup) for s in models.values() if s.setup} - set(setups))
+            if unknown_models:
+                raise ValueError(f"multimodel.json: setup {name!r} names unknown serving setups {unknown_models}")
+            multi_setups[name] = MultiSetup(name, str(m["program"]), models)
+        multimodel = [MultiCase(str(c["id"]), str(c.get("clause") or c.get("decision") or ""), str(c["setup"]),
+                                {str(k): str(v) for k, v in (c.get("env") or {}).items()},
+                                [dict(step) for step in c["steps"]])
+                      for c in mdoc["cases"]]
+        unknown = sorted({c.setup for c in multimodel} - set(multi_setups))
+        if unknown:
+            raise ValueError(f"multimodel.json: cases name unknown setups {unknown}")
+    return Golden(setups, cases, training, multi_setups, multimodel)
 
 
 def expected_differences(lang: str, root: Path | None = None) -> dict[str, str]:
@@ -224,7 +302,7 @@ def judge(case: Case, r: Response) -> list[str]:
                 problems.append(f"records {records[:10]}, want {e['records'][:10]}")
             if "record_count" in e and len(records) != e["record_count"]:
                 problems.append(f"{len(records)} records, want {e['record_count']}")
-    if "json" in e:
+    if "json" in e or "json_keys" in e:
         try:
             doc = json.loads(text)
         except ValueError:
@@ -232,9 +310,11 @@ def judge(case: Case, r: Response) -> list[str]:
         if not isinstance(doc, dict):
             problems.append(f"body is not a JSON object: {text[:200]!r}")
         else:
-            for key, value in e["json"].items():
+            for key, value in (e.get("json") or {}).items():
                 if key not in doc or not same_value(doc[key], value):
                     problems.append(f"JSON {key}: {doc.get(key)!r}, want {value!r}")
+            if "json_keys" in e and sorted(doc) != sorted(e["json_keys"]):
+                problems.append(f"JSON keys {sorted(doc)}, want {sorted(e['json_keys'])}")
     return problems
 
 

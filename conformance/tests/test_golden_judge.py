@@ -1,13 +1,15 @@
-"""The golden-case judge: records as parsed values, messages exact, the cases well formed."""
+"""The golden-case judge: records as parsed values, messages exact, the cases well formed; the trained-setup cache."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from rosetta_conformance import golden
+from rosetta_conformance import golden, golden_cache
 from rosetta_conformance.golden import Case
 from sagemaker_rosetta.containers import Response
 
@@ -87,3 +89,56 @@ def test_record_counts_json_keys_and_repeated_bodies() -> None:
     assert golden.judge(params, _r(200, body, "application/json")) == []
     assert golden.judge(params, _r(200, body.replace(b'"MaxPayloadInMB": 2', b'"MaxPayloadInMB": 6'),
                                    "application/json"))
+
+
+def test_json_keys_and_the_models_placeholder() -> None:
+    """multimodel.json: ``{models}`` becomes the models root in the body and in every expected string;
+    ``json_keys`` is the exact key set (so a stray nextPageToken fails)."""
+    case = golden.MultiCase("mm", "D6", "mme", {"SAGEMAKER_MULTI_MODEL": "true"}, [
+        {"request": {"method": "POST", "path": "/models",
+                     "body": '{"model_name": "a", "url": "{models}/a/model"}'},
+         "expect": {"status": 200, "json": {"modelName": "a", "modelUrl": "{models}/a/model"},
+                    "json_keys": ["modelName", "modelUrl"]}}])
+    step = case.step(0, "/opt/ml/models")
+    assert step.body == b'{"model_name": "a", "url": "/opt/ml/models/a/model"}'
+    assert step.expect["json"]["modelUrl"] == "/opt/ml/models/a/model"
+    good = b'{"modelName": "a", "modelUrl": "/opt/ml/models/a/model"}'
+    assert golden.judge(step, _r(200, good, "application/json")) == []
+    extra = b'{"modelName": "a", "modelUrl": "/opt/ml/models/a/model", "nextPageToken": "Yw"}'
+    assert golden.judge(step, _r(200, extra, "application/json")) == [
+        "JSON keys ['modelName', 'modelUrl', 'nextPageToken'], want ['modelName', 'modelUrl']"]
+    assert golden.judge(step, _r(200, good.replace(b"/opt/ml/models", b"{models}"), "application/json"))
+
+
+def test_the_multimodel_cases_load() -> None:
+    cases = golden.load()
+    assert cases.multimodel and cases.multi_setups
+    for case in cases.multimodel:
+        assert case.env.get("SAGEMAKER_MULTI_MODEL", "").lower() == "true", case.id
+        for spec in cases.multi_setups[case.setup].models.values():
+            assert spec.setup is None or spec.setup in cases.setups
+
+
+def test_golden_cache_trains_once_per_image_and_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent callers of one key train once and all get the model; another image ID trains again."""
+    monkeypatch.setenv("ROSETTA_GOLDEN_CACHE", str(tmp_path / "cache"))
+    trained: list[str] = []
+
+    def train_in(folder: Path) -> Callable[[], Path]:
+        def train() -> Path:
+            trained.append(folder.name)
+            (folder / "model").mkdir(parents=True)
+            (folder / "model" / "model.json").write_text(folder.name)
+            return folder / "model"
+        return train
+
+    setup = {"program": "plain", "hyperparameters": {"target": "y"}}
+    key = golden_cache.key("sha256:" + "a" * 64, setup)
+    assert key == golden_cache.key("sha256:" + "a" * 64, dict(reversed(setup.items())))
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda i: golden_cache.cached_model(key, train_in(tmp_path / f"run{i}")), range(4)))
+    assert len(trained) == 1 and sorted(hit for _, hit in got) == [False, True, True, True]
+    assert {(m / "model.json").read_text() for m, _ in got} == {trained[0]}
+    other = golden_cache.key("sha256:" + "b" * 64, setup)
+    model, hit = golden_cache.cached_model(other, train_in(tmp_path / "rebuilt"))
+    assert not hit and trained == [trained[0], "rebuilt"] and (model / "model.json").read_text() == "rebuilt"

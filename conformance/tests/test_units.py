@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rosetta_conformance import clauses, wire
+from rosetta_conformance import clauses, platforms, wire
 from rosetta_conformance.checks import sigterm
 from rosetta_conformance.checks.batch import split_lines
 from rosetta_conformance.harness import Harness, SigtermRun, definite
@@ -182,3 +182,39 @@ def test_plain_report_is_full_width() -> None:
     lines = plain(Report("img:1", ["must"], [r], 1.0))
     row = next(ln for ln in lines if ln.startswith("S-16"))
     assert row.endswith(long) and "415 wanted" in row and len(row) > 300
+
+
+@pytest.mark.parametrize(("instance_type", "arch"), [
+    ("ml.c7g.xlarge", "arm64"), ("ml.m6g.large", "arm64"), ("ml.r6gd.2xlarge", "arm64"), ("ml.c6gn.16xlarge", "arm64"),
+    ("ml.t4g.medium", "arm64"), ("ml.r8g.xlarge", "arm64"), ("ml.g5g.xlarge", "arm64"), ("ml.m5.xlarge", "amd64"),
+    ("ml.c5n.18xlarge", "amd64"), ("ml.c6i.large", "amd64"), ("ml.c7a.large", "amd64"), ("ml.g5.2xlarge", "amd64"),
+    ("ml.g6e.xlarge", "amd64"), ("ml.g4dn.xlarge", "amd64"), ("ml.p4d.24xlarge", "amd64"), ("ml.inf2.xlarge", "amd64"),
+    ("ml.trn1.2xlarge", "amd64"), ("local", None), ("local_gpu", None)])
+def test_instance_type_architecture(instance_type: str, arch: str | None) -> None:
+    assert platforms.instance_architecture(instance_type) == arch
+
+
+def test_every_listed_graviton_family_is_arm64() -> None:
+    """The rule (a ``g`` right after the generation) against AWS's list of Graviton families."""
+    for family in platforms.GRAVITON_FAMILIES:
+        assert platforms.instance_architecture(f"ml.{family}.xlarge") == "arm64", family
+
+
+def test_manifest_optional_sections(tmp_path: Path) -> None:
+    m = load(ROOT / "conformance" / "fixtures" / "fixture" / "conformance.toml")
+    assert m.training is not None and m.training.checkpoint is not None
+    assert m.training.checkpoint.hyperparameters == {"checkpoint_epochs": 6, "epoch_seconds": 1.0}
+    assert m.multi_model.memory_mb == 256 and m.multi_model.pad_mb == 64
+    plain = load(ROOT / "examples" / "iris" / "python" / "conformance.toml")
+    assert plain.training is not None and plain.training.checkpoint is None  # T-13 skips, with advice
+    assert plain.multi_model.memory_mb == 1024 and plain.multi_model.pad_mb == 256 and plain.instance_type is None
+    bad = tmp_path / "m.toml"
+    bad.write_text('[training]\nchannels = { train = "x.csv" }\n[training.checkpoint]\ndelay = 2\n')
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ManifestError, match="resumed"):
+        load(bad)
+    bad.write_text('instance_type = "ml.c7g.xlarge"\n[serving]\noutput_types = ["json"]\n')
+    with pytest.raises(ManifestError, match="output_types"):
+        load(bad)
+    bad.write_text('instance_type = "ml.c7g.xlarge"\n[serving]\noutput_types = ["Application/JSON; q=1"]\n')
+    assert load(bad).serving.output_types == ["application/json"] and load(bad).instance_type == "ml.c7g.xlarge"
