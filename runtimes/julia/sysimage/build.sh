@@ -35,14 +35,14 @@ $julia --output-o="$work/rosetta.o" -J "$base" "$here/sysimage.jl" "$work/trace.
   || fallback "julia --output-o failed"
 
 libs="$($julia -e 'using Libdl
-    for lib in ("libjulia", "libjulia-internal")
-        p = Libdl.dlpath(lib)
-        p === nothing || isempty(p) || print(p, " ")
-    end' 2>/dev/null)"
+    for lib in ("libjulia", "libjulia-internal")     # the second exists from Julia 1.6 on
+        p = try Libdl.dlpath(lib) catch; "" end
+        isempty(p) || print(p, " ")
+    end')"
 [ -n "$libs" ] || fallback "libjulia not found"
 "$cc" -shared -o "$out" -Wl,--whole-archive "$work/rosetta.o" -Wl,--no-whole-archive $libs \
   -Wl,-rpath,"$(dirname "$(echo $libs | cut -d' ' -f1)")" || fallback "linking failed"
 
-$julia -J "$out" -e 'using Rosetta; Rosetta.precompile_workload(); print("ok")' >/dev/null 2>&1 \
-  || fallback "julia does not start on it"
+$julia -J "$out" -e 'using Rosetta; Rosetta.precompile_workload(); print("ok")' >"$work/check.log" 2>&1 \
+  || { tail -n 20 "$work/check.log" >&2; fallback "julia does not start on it"; }
 echo "rosetta sysimage: built $out ($(du -h "$out" | cut -f1))" >&2
