@@ -20,6 +20,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +59,9 @@ class MultiModels:
         self._loaded: dict[str, OrderedDict[str, None]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        #: (endpoint id, model) → invocations in flight; notified when one ends
+        self._inflight: dict[tuple[str, str], int] = {}
+        self._changed = threading.Condition()
 
     def invoke(self, ep: Endpoint, inv: Invocation) -> Answer:
         from sagemaker_rosetta.endpoint.routing import Answer
@@ -69,18 +73,28 @@ class MultiModels:
         member = ep.members[0]
         headers = self.router._headers(inv, inv.content_type, inv.accept)
         headers["X-Amzn-SageMaker-Target-Model"] = target
-        for attempt in (0, 1):
-            if not self._is_loaded(ep, name):
-                self._ensure(ep, target, name)
-            reply = self.router.call(ep, 1, member, f"/models/{quote(name, safe='')}/invoke", inv.body, headers,
-                                     ok=(200, 404) if attempt == 0 else (200,))
-            if reply.status == 404:  # unloaded under us (the container restarted, another front): load again
-                self._forget(ep, name)
-                continue
-            self._touch(ep, name)
-            return Answer(reply.body, reply.headers.get("content-type"),
-                          reply.headers.get("x-amzn-sagemaker-custom-attributes"), ep.variant)
-        raise AssertionError("unreachable")
+        key = (ep.id, name)
+        with self._changed:  # in flight: never chosen for unloading until its answer is back
+            self._inflight[key] = self._inflight.get(key, 0) + 1
+        try:
+            for attempt in (0, 1):
+                if not self._is_loaded(ep, name):
+                    self._ensure(ep, target, name)
+                reply = self.router.call(ep, 1, member, f"/models/{quote(name, safe='')}/invoke", inv.body,
+                                         headers, ok=(200, 404) if attempt == 0 else (200,))
+                if reply.status == 404:  # unloaded from outside (the container restarted, another front)
+                    self._forget(ep, name)
+                    continue
+                self._touch(ep, name)
+                return Answer(reply.body, reply.headers.get("content-type"),
+                              reply.headers.get("x-amzn-sagemaker-custom-attributes"), ep.variant)
+            raise AssertionError("unreachable")
+        finally:
+            with self._changed:
+                self._inflight[key] -= 1
+                if not self._inflight[key]:
+                    del self._inflight[key]
+                self._changed.notify_all()
 
     # -- the LRU ----------------------------------------------------------------------------
     def _lru(self, ep: Endpoint) -> OrderedDict[str, None]:
@@ -116,9 +130,12 @@ class MultiModels:
             lru.pop(name, None)
 
     def _oldest(self, ep: Endpoint, but: str) -> str | None:
+        """The least recently used loaded model that no invocation is using."""
         lru = self._lru(ep)
         with self._lock:
-            return next((n for n in lru if n != but), None)
+            names = [n for n in lru if n != but]
+        with self._changed:
+            return next((n for n in names if (ep.id, n) not in self._inflight), None)
 
     def _endpoint_lock(self, ep: Endpoint) -> threading.Lock:
         with self._lock:
@@ -127,28 +144,42 @@ class MultiModels:
     # -- loading ----------------------------------------------------------------------------
     def _ensure(self, ep: Endpoint, target: str, name: str) -> None:
         """Extract (first time) and load ``name``; one load at a time per endpoint, so a model is
-        never loaded twice and an eviction never races a load. Invocations of loaded models do not wait."""
-        with self._endpoint_lock(ep):
-            if self._is_loaded(ep, name):
-                return
-            self._extract(ep, target, name)
-            member = ep.members[0]
-            body = json.dumps({"model_name": name, "url": f"{MODELS_ROOT}/{name}/model"}).encode()
-            while True:
-                reply = self.router.call(ep, 1, member, "/models", body, {"Content-Type": "application/json"},
-                                         ok=(200, 409, 507))
-                if reply.status in (200, 409):  # 409: loaded already (by a front before this one)
-                    self._touch(ep, name)
+        never loaded twice and an unload never races a load. Invocations of loaded models do not
+        wait. On 507 the least recently used model not in use is unloaded and the load tried again;
+        when every loaded model is in use, the load waits (without the lock) for one to be free."""
+        member = ep.members[0]
+        body = json.dumps({"model_name": name, "url": f"{MODELS_ROOT}/{name}/model"}).encode()
+        deadline = time.monotonic() + self.router.timeout
+        while True:
+            with self._endpoint_lock(ep):
+                if self._is_loaded(ep, name):
                     return
-                victim = self._oldest(ep, but=name)
-                if victim is None:  # nothing left to unload: the model alone does not fit
-                    raise errors.model_error(where=self.router.where(ep, 1, member), status=507,
-                                             text=reply.body.decode("utf-8", errors="replace"),
-                                             log_stream=self.router.log_stream(ep, member),
-                                             logs_hint=self.router.hint(ep))
-                self.router.call(ep, 1, member, f"/models/{quote(victim, safe='')}", None, {}, method="DELETE",
-                                 ok=(200, 404))
-                self._forget(ep, victim)
+                self._extract(ep, target, name)
+                while True:
+                    reply = self.router.call(ep, 1, member, "/models", body, {"Content-Type": "application/json"},
+                                             ok=(200, 409, 507))
+                    if reply.status in (200, 409):  # 409: loaded already (by a front before this one)
+                        self._touch(ep, name)
+                        return
+                    victim = self._oldest(ep, but=name)
+                    if victim is None:
+                        break
+                    self.router.call(ep, 1, member, f"/models/{quote(victim, safe='')}", None, {}, method="DELETE",
+                                     ok=(200, 404))
+                    self._forget(ep, victim)
+                loaded = self._others_loaded(ep, name)
+            if not loaded or time.monotonic() > deadline:  # nothing to unload: the model alone does not fit
+                raise errors.model_error(where=self.router.where(ep, 1, member), status=507,
+                                         text=reply.body.decode("utf-8", errors="replace"),
+                                         log_stream=self.router.log_stream(ep, member),
+                                         logs_hint=self.router.hint(ep))
+            with self._changed:  # every loaded model is answering a request: wait for one to finish
+                self._changed.wait(timeout=1)
+
+    def _others_loaded(self, ep: Endpoint, name: str) -> bool:
+        lru = self._lru(ep)
+        with self._lock:
+            return any(n != name for n in lru)
 
     def _extract(self, ep: Endpoint, target: str, name: str) -> None:
         dest = extracted_root(self.state, ep.name) / name
