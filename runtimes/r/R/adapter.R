@@ -37,7 +37,7 @@ new_state <- function(model, user = NULL, features = NULL, n_features = NULL, se
   state$default_codec <- canonical_type(state$default_accept %||% NA_character_)
   # D9: concurrent requests share predict calls when the user declared predict row-wise
   state$rowwise <- user_rowwise(user)
-  state$batcher <- if (identical(settings$batching, "auto") && state$rowwise) new_batcher(settings) else NULL
+  state$batcher <- if (identical(settings$batching, "on") && state$rowwise) new_batcher(settings) else NULL
   state
 }
 
@@ -55,6 +55,9 @@ user_rowwise <- function(user) {
 batching_status <- function(rowwise, settings) {
   if (identical(settings$batching, "off")) return("batching off (ROSETTA_BATCHING=off)")
   if (!isTRUE(rowwise)) return("batching off: predict is not declared row-wise (rowwise <- TRUE in model.R)")
+  if (!identical(settings$batching, "on")) {
+    return("batching off: plumber's asynchronous responses cost more than shared calls save (ROSETTA_BATCHING=on to batch)")
+  }
   sprintf("batching on: up to %d rows per predict call, wait %g ms (ROSETTA_BATCH_MAX_ROWS, ROSETTA_BATCH_WAIT_MS)",
           settings$batch_max_rows, settings$batch_wait_ms)
 }

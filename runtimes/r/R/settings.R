@@ -41,13 +41,13 @@ env_bool <- function(name, default = FALSE) {
 #' @return a list: `port`, `workers`, `max_body_bytes` (the request body limit, never below 6
 #'   MiB), `batch_payload_mb` (MaxPayloadInMB of `/execution-parameters`), `default_accept`,
 #'   `csv_header`, `batch_strategy`, `max_concurrent_transforms`, `worker_socket`, `ready_file`;
-#'   adaptive batching (D9): `batching` (`"auto"` or `"off"`), `batch_max_rows`, `batch_wait_ms`;
+#'   adaptive batching (D9): `batching` (`"auto"`, `"on"` or `"off"`), `batch_max_rows`, `batch_wait_ms`;
 #'   multi-model mode (D6): `multi_model`, `mme_memory_bytes` (read in that mode only),
 #'   `mme_state_dir`.
 #' @keywords internal
 serving_settings <- function() {
   batching <- tolower(env_string("ROSETTA_BATCHING", "auto"))
-  if (!(batching %in% BATCHING_MODES)) stop(sprintf("ROSETTA_BATCHING must be 'auto' or 'off', got '%s'", env_string("ROSETTA_BATCHING")), call. = FALSE)
+  if (!(batching %in% BATCHING_MODES)) stop(sprintf("ROSETTA_BATCHING must be 'auto', 'on' or 'off', got '%s'", env_string("ROSETTA_BATCHING")), call. = FALSE)
   max_rows <- env_int("ROSETTA_BATCH_MAX_ROWS", 512L)
   if (max_rows < 1L) stop(sprintf("ROSETTA_BATCH_MAX_ROWS must be at least 1, got %d", max_rows), call. = FALSE)
   wait_raw <- env_string("ROSETTA_BATCH_WAIT_MS", "0")
@@ -77,8 +77,11 @@ serving_settings <- function() {
   )
 }
 
-#: the values of ROSETTA_BATCHING (D9)
-BATCHING_MODES <- c("auto", "off")
+#: the values of ROSETTA_BATCHING (D9). The plumber worker batches with "on" only: its batches
+#: answer through httpuv's asynchronous responses, which cost more per request than a shared call
+#: saved in every measurement so far (README, "Adaptive batching"); the rpy2 flavour follows the
+#: Python server, where "auto" batches.
+BATCHING_MODES <- c("auto", "on", "off")
 #: the share of the container's memory that models may take without ROSETTA_MME_MEMORY_MB (D6)
 MME_MEMORY_SHARE <- 0.8
 

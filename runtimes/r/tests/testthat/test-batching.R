@@ -92,7 +92,7 @@ test_that("concurrent mixed requests get exactly the unbatched answers; calls ar
   writeLines('{"runtime": "r", "features": null, "n_features": 3}', file.path(model, "rosetta.json"))
   calls <- file.path(root, "calls.log")
   on.exit(unlink(root, recursive = TRUE))
-  on <- start_worker(code, model, sprintf("BATCH_CALLS=%s", calls))
+  on <- start_worker(code, model, c(sprintf("BATCH_CALLS=%s", calls), "ROSETTA_BATCHING=on"))
   on.exit(tools::pskill(on$pid), add = TRUE)
   off <- start_worker(code, model, "ROSETTA_BATCHING=off")
   on.exit(tools::pskill(off$pid), add = TRUE)
@@ -139,7 +139,7 @@ batch_state <- function(rowwise = TRUE, settings = list()) {
   user <- new.env()
   eval(parse(text = BATCH_MODEL_R), envir = user)
   if (!rowwise) rm("rowwise", envir = user)
-  s <- modifyList(r("serving_settings")(), settings)
+  s <- modifyList(r("serving_settings")(), modifyList(list(batching = "on"), settings))
   r("new_state")(list(scale = 1.5), user, NULL, 3L, s)
 }
 
@@ -181,9 +181,10 @@ test_that("batches take the oldest request first, then later ones of its width w
   expect_equal(vapply(r("batch_take")(b), function(x) x$M[1], 0), c(3, 4))
 })
 
-test_that("batching needs the row-wise declaration and ROSETTA_BATCHING not off; an idle model predicts at once", {
+test_that("batching needs the row-wise declaration and ROSETTA_BATCHING=on; an idle model predicts at once", {
   expect_null(batch_state(rowwise = FALSE)$batcher)
   expect_null(batch_state(settings = list(batching = "off"))$batcher)
+  expect_null(batch_state(settings = list(batching = "auto"))$batcher)
   state <- batch_state()
   expect_false(is.null(state$batcher))
   expect_true(later::loop_empty())
@@ -191,6 +192,8 @@ test_that("batching needs the row-wise declaration and ROSETTA_BATCHING not off;
   res <- suppressMessages(r("dispatch")(request(body = "1,2,3\n", headers = list("Content-Type" = "text/csv")), state))
   expect_equal(res$status, 200L)
   expect_match(r("batching_status")(FALSE, r("serving_settings")()), "not declared row-wise")
+  expect_match(r("batching_status")(TRUE, list(batching = "auto")), "ROSETTA_BATCHING=on")
+  expect_match(r("batching_status")(TRUE, list(batching = "on", batch_max_rows = 512L, batch_wait_ms = 0)), "^batching on")
 })
 
 test_that("bad batching settings are refused", {
