@@ -58,16 +58,38 @@ def group_of(nodeid: str) -> str:
     return path  # tests/test_endpoint*.py: each module's endpoints serve all its tests
 
 
+#: the units that take longest, longest first: handed out before the rest (xdist would order units by
+#: their number of tests, which puts a 5-test module of long runs last and leaves one worker idle)
+LONGEST_FIRST = ("orchestrator", "conformance-fixtures", "tests/test_reliability_parity.py", "runtime-julia",
+                 "tests/test_doctor.py", "runtime-r-rpy2", "runtime-r-plumber", "runtime-python")
+
+
+def unit_order(scope: str, tests: int) -> tuple[int, int]:
+    """Sort key of a unit of work: the listed long ones in their order, then by number of tests."""
+    rank = LONGEST_FIRST.index(scope) if scope in LONGEST_FIRST else len(LONGEST_FIRST)
+    return rank, -tests
+
+
 def pytest_xdist_make_scheduler(config: Any, log: Any) -> Any:
-    """``--dist loadgroup``: xdist's load-scope scheduler, with a scope per group (else per test)."""
+    """``--dist loadgroup``: xdist's load-scope scheduler, with a scope per group (else per module)."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        _ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.rfind("@") > nodeid.rfind("]"):  # an xdist_group suffix, once xdist sets them again
                 return nodeid.split("@")[-1]
             return group_of(nodeid)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self._ordered:  # the first call comes right after schedule() filled the queue
+                self._ordered = True
+                units = sorted(self.workqueue.items(), key=lambda unit: unit_order(unit[0], len(unit[1])))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+            super()._assign_work_unit(node)
 
     return GroupScheduling(config, log)

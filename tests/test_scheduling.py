@@ -41,3 +41,12 @@ def test_shared_servers_images_and_networks() -> None:
     assert group_of("orchestrator/tests/test_errors.py::t") == "orchestrator/tests/test_errors.py"
     assert group_of("conformance/tests/test_front_ends.py::t") == \
         group_of("conformance/tests/test_broken_fixtures.py::t[good]") == "conformance-fixtures"
+
+
+def test_the_longest_units_are_handed_out_first() -> None:
+    conftest = _root_conftest()
+    units = {"runtimes/python/tests/test_golden.py": 250, "tests/test_reliability_parity.py": 5,
+             "orchestrator": 150, "conformance/tests/test_units.py": 37, "runtime-julia": 75}
+    order = sorted(units, key=lambda u: conftest.unit_order(u, units[u]))
+    assert order == ["orchestrator", "tests/test_reliability_parity.py", "runtime-julia",
+                     "runtimes/python/tests/test_golden.py", "conformance/tests/test_units.py"]
