@@ -34,11 +34,10 @@ echo "rosetta sysimage: $(wc -l < "$work/trace.jl") precompile statements traced
 $julia --output-o="$work/rosetta.o" -J "$base" "$here/sysimage.jl" "$work/trace.jl" \
   || fallback "julia --output-o failed"
 
+# the libjulia(-internal, 1.6+) this julia has loaded: Debian ships no libjulia.so dev symlink,
+# so the files are taken by their real names from the running process
 libs="$($julia -e 'using Libdl
-    for lib in ("libjulia", "libjulia-internal")     # the second exists from Julia 1.6 on
-        p = try Libdl.dlpath(lib) catch; "" end
-        isempty(p) || print(p, " ")
-    end')"
+    print(join(filter(p -> occursin(r"/libjulia(-internal)?\.so", p), Libdl.dllist()), " "))')"
 [ -n "$libs" ] || fallback "libjulia not found"
 "$cc" -shared -o "$out" -Wl,--whole-archive "$work/rosetta.o" -Wl,--no-whole-archive $libs \
   -Wl,-rpath,"$(dirname "$(echo $libs | cut -d' ' -f1)")" || fallback "linking failed"
