@@ -8,7 +8,8 @@
    uvicorn workers that share the loaded model copy-on-write (like gunicorn ``--preload``):
    every worker is ready the moment it exists, so ``/ping`` 200 is never a lie.
    The parent freezes its objects (``gc.freeze``) first, so the workers' collections leave the
-   shared pages alone.
+   shared pages alone. Load and warm-up run on a short-lived thread (:func:`_off_main_thread`), so
+   that a native thread pool they start (OpenMP's) never belongs to the thread that forks.
 4. A dead worker is re-forked from the loaded parent. SIGTERM: workers stop accepting,
    finish in-flight requests and exit; the parent exits within 30 s (S-13).
 
@@ -27,11 +28,12 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rosetta_runtime import codecs
 from rosetta_runtime.adapter import ModelAdapter, load_adapter, warm_up
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     from rosetta_runtime.routes import Service
 
 log = logging.getLogger("rosetta.server")
+
+T = TypeVar("T")
 
 #: imported before the fork: each worker would otherwise import them itself (~40 ms at start)
 WORKER_MODULES = ("uvicorn.main", "uvicorn.loops.uvloop", "uvicorn.protocols.http.httptools_impl",
@@ -96,6 +100,33 @@ def _import_worker_modules() -> None:
         codecs.accelerator(name)
 
 
+def _off_main_thread(adapter: ModelAdapter, fn: Callable[[], T]) -> T:
+    """``fn()`` on a short-lived thread (on this one for an ``inline`` adapter), its result or its exception.
+
+    Why: GNU OpenMP keeps its thread pool per calling thread. A pool started on the thread that
+    forks is inherited by every worker's main thread without its threads (fork copies one thread),
+    and the worker's first parallel region there waits for them forever. A pool started on a thread
+    that has ended is gone with it, so each worker starts its own. An ``inline`` adapter (an
+    embedded R) must stay on the thread that started it.
+    """
+    if getattr(adapter, "inline", False):
+        return fn()
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = fn()
+        except BaseException as exc:  # re-raised on the calling thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="rosetta-load", daemon=True)  # daemon: SIGTERM may leave it
+    thread.start()
+    thread.join()  # a signal handler's exception (SIGTERM) still interrupts the wait
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
 def single_model(adapter: ModelAdapter, settings: ServingSettings, fast: bool) -> Callable[[], Service]:
     """What a worker serves in single-model mode: the model loaded by the parent."""
 
@@ -104,8 +135,8 @@ def single_model(adapter: ModelAdapter, settings: ServingSettings, fast: bool) -
 
         service = Service(adapter, settings)
         if fast:
-            # The first prediction in a forked child rebuilds what fork dropped (OpenMP thread pools,
-            # copy-on-write pages) and can take > 50 ms: pay it here, before accepting, not inline.
+            # The first prediction in a forked child rebuilds what fork dropped (the OpenMP thread pool
+            # of this thread, copy-on-write pages) and can take > 50 ms: pay it here, before accepting.
             sample = adapter.sample()
             if sample is not None:
                 adapter.predict(sample)
@@ -180,8 +211,12 @@ def run() -> int:
     try:
         t0 = time.perf_counter()
         adapter = load_adapter()
-        adapter.load(Path(paths.model_dir))
-        warm = warm_up(adapter)
+
+        def load_and_warm_up() -> float | None:
+            adapter.load(Path(paths.model_dir))
+            return warm_up(adapter)
+
+        warm = _off_main_thread(adapter, load_and_warm_up)
         _import_worker_modules()
         if _shutdown["requested"]:  # it landed in an import and a library's fallback swallowed it
             raise _Shutdown()
@@ -223,7 +258,7 @@ def run_multi_model(settings: ServingSettings) -> int:
         prototype = load_adapter()
         prepare = getattr(prototype, "prepare", None)
         if callable(prepare):
-            prepare()
+            _off_main_thread(prototype, prepare)
         Registry(settings.mme_state_dir).reset()  # a restarted server starts with no model
         log.info("%s", batching_status(prototype, settings))
         _import_worker_modules()
