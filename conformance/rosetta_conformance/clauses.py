@@ -134,7 +134,9 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
      "env dump of the training code"),
     ("E-03", "SM_CHANNEL_<NAME> = /opt/ml/input/data/<name>", "TTK environment.py", "toolkit",
      "env dump of the training code"),
-    ("E-04", "SM_HPS = JSON object of the decoded hyperparameters given, `sagemaker_*` keys excluded",
+    ("E-04", "SM_HPS = JSON object of the decoded hyperparameters given; SageMaker's own keys (`sagemaker_*`, and "
+     "`_tuning_objective_metric`, which a tuning job adds to each of its training jobs) are accepted, never "
+     "rejected as undeclared, and left out of SM_HPS and of the user's hyperparameters",
      "TTK environment.py", "toolkit", "env dump of the training code"),
     ("E-05", "SM_HP_<NAME> = each decoded hyperparameter (strings as they are, the rest JSON)", "TTK environment.py",
      "toolkit", "env dump of the training code"),

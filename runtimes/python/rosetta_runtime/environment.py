@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rosetta_runtime.cluster import Cluster
+from rosetta_runtime.hyperparameters import reserved
 from rosetta_runtime.paths import Paths
 
 
@@ -25,7 +26,7 @@ def toolkit_env(paths: Paths, hyperparameters: Mapping[str, Any], channels: list
 
     The host variables come from ``cluster`` (D7), so a job without resourceconfig.json sees the
     single host ``algo-1`` in them too."""
-    hps = {k: v for k, v in hyperparameters.items() if not k.startswith("sagemaker_")}
+    hps = {k: v for k, v in hyperparameters.items() if not reserved(k)}
     env: dict[str, Any] = {
         "SM_MODEL_DIR": str(paths.model_dir),
         "SM_CHANNELS": sorted(channels),

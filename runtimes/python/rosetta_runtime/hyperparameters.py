@@ -113,15 +113,26 @@ def _coerce(name: str, value: Any, tp: Any, raw: Any = None) -> Any:
     raise HyperparameterError(f"{name}: unsupported declared type {tp!r}")
 
 
+#: a key SageMaker adds to every training job of a hyperparameter tuning job (the objective's name)
+TUNING_OBJECTIVE_KEY = "_tuning_objective_metric"
+
+
+def reserved(key: str) -> bool:
+    """A key of SageMaker's own, never the user's: ``sagemaker_*`` (the SDK's) and
+    ``_tuning_objective_metric`` (a tuning job's). Accepted and left out of the user's hyperparameters."""
+    return key.startswith("sagemaker_") or key == TUNING_OBJECTIVE_KEY
+
+
 def parse(raw: Mapping[str, Any], declared: type | None = None) -> Any:
     """Decode SageMaker's map; with a dataclass ``declared``, return an instance of it.
 
-    Without a declaration, a ``dict`` of decoded values. ``sagemaker_*`` keys are the SDK's own
-    and are ignored. Unknown keys are an error when types are declared (typos fail loudly).
+    Without a declaration, a ``dict`` of decoded values. SageMaker's own keys (:func:`reserved`:
+    ``sagemaker_*``, ``_tuning_objective_metric``) are ignored. Unknown keys are an error when types
+    are declared (typos fail loudly).
     """
     decoded: dict[str, Any] = {}
     for key, value in raw.items():
-        if key.startswith("sagemaker_"):
+        if reserved(key):
             continue
         decoded[key] = decode_value(value) if isinstance(value, str) else value
     if declared is None or not dataclasses.is_dataclass(declared):
@@ -146,12 +157,12 @@ def parse(raw: Mapping[str, Any], declared: type | None = None) -> Any:
 
 
 def given(raw: Mapping[str, Any], hp: Any) -> dict[str, Any]:
-    """The hyperparameters given in ``raw``, typed as in ``hp`` (SM_HPS, D4): no ``sagemaker_*`` keys,
+    """The hyperparameters given in ``raw``, typed as in ``hp`` (SM_HPS, D4): no :func:`reserved` keys,
     no defaults, and a ``None``/``null`` value counts as not given (its default applies)."""
     values = to_json(hp)
     out = {}
     for key, value in raw.items():
-        if key.startswith("sagemaker_") or key not in values:
+        if reserved(key) or key not in values:
             continue
         if (decode_value(value) if isinstance(value, str) else value) is None:
             continue
