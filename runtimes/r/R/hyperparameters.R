@@ -99,16 +99,27 @@ coerce_hp <- function(key, raw, value, default) {
   as.numeric(num)
 }
 
+#' Whether a hyperparameter key is SageMaker's own, never the user's.
+#'
+#' `sagemaker_*` (the SDK's) and `_tuning_objective_metric` (added to every training job of a
+#' tuning job): accepted and left out of the user's hyperparameters.
+#' @param key character vector of keys.
+#' @return logical vector.
+#' @keywords internal
+reserved_hyperparameter <- function(key) {
+  startsWith(key, "sagemaker_") | key == "_tuning_objective_metric"
+}
+
 #' Decode and type the raw hyperparameters (T-01, T-02).
 #'
-#' Keys starting with `sagemaker_` are ignored. With declared defaults, an unknown key is an
+#' SageMaker's own keys (`sagemaker_*`, `_tuning_objective_metric`) are ignored. With declared defaults, an unknown key is an
 #' error and missing keys take their default; without, values are passed decoded but untyped.
 #' @param raw named list of strings (hyperparameters.json).
 #' @param defaults the user's `hyperparameters` list, or NULL.
 #' @return a named list.
 #' @keywords internal
 typed_hyperparameters <- function(raw, defaults = NULL) {
-  raw <- raw[!startsWith(names(raw) %||% character(0), "sagemaker_")]
+  raw <- raw[!reserved_hyperparameter(names(raw) %||% character(0))]
   out <- if (is.null(defaults)) list() else defaults
   unknown <- if (is.null(defaults)) character(0) else setdiff(names(raw), names(defaults))
   if (length(unknown)) {
@@ -125,7 +136,7 @@ typed_hyperparameters <- function(raw, defaults = NULL) {
 }
 
 #' The hyperparameters for `SM_HPS` / `SM_HP_*` (D4, E-04): only those given in
-#' hyperparameters.json (no defaults added), `sagemaker_*` keys excluded, decoded and typed;
+#' hyperparameters.json (no defaults added), SageMaker's own keys excluded, decoded and typed;
 #' list values are marked `I()` so that a one-element list stays a JSON array.
 #' @param hps the typed hyperparameters (`typed_hyperparameters()`).
 #' @param raw the raw map of hyperparameters.json.
@@ -133,7 +144,7 @@ typed_hyperparameters <- function(raw, defaults = NULL) {
 #' @keywords internal
 toolkit_hyperparameters <- function(hps, raw, defaults = NULL) {
   given <- names(raw) %||% character(0)
-  given <- given[!startsWith(given, "sagemaker_") & given %in% names(hps)]
+  given <- given[!reserved_hyperparameter(given) & given %in% names(hps)]
   # None/null take the default: not a value given
   given <- given[!vapply(given, function(key) is.null(decode_hp(raw[[key]])), TRUE)]
   out <- hps[given]
