@@ -303,18 +303,18 @@ def test_a_range_the_image_does_not_declare_fails_before_any_job(echo_image: str
 
 
 @pytest.mark.docker
-def test_an_image_rejecting_the_reserved_key_is_warned_and_tuned_without_it(echo_image: str, tmp_path: Path) -> None:
+def test_an_image_rejecting_the_reserved_key_is_warned_and_fails_as_on_aws(echo_image: str, tmp_path: Path) -> None:
     env = {"ECHO_DECLARED": "prefix,repeat,seen"}
     p = Pipeline("rosetta-tune-reserved", bucket="rosetta-test")
     p.tuning("Tune", image=IMAGE, inputs={"train": p.upload(_data(tmp_path))}, env=env,
              ranges={"repeat": [1, 2]}, objective="rows", strategy="Grid", hyperparameters={"seen": "1"})
     warnings: list[str] = []
     result, reporter = run(p, tmp_path, warnings)
-    assert result.status == "Succeeded", {n: s.reason for n, s in result.steps.items()}
-    assert any(RESERVED in w and "would fail on AWS" in w for w in warnings)
-    assert any("warning:" in line and RESERVED in line for line in reporter.lines["Tune"])
-    for job in result.steps["Tune"].properties["RosettaTrainingJobs"]:
-        assert RESERVED not in _seen(result, job)["hyperparameters"]
+    assert result.status == "Failed"
+    assert any(RESERVED in w and "fails, on AWS as in this run" in w for w in warnings)
+    step = result.steps["Tune"]
+    assert RESERVED in step.reason, step.reason  # each job failed on the key, as it would on AWS
+    assert not any("left out" in line for line in reporter.lines["Tune"])
 
 
 @pytest.mark.docker
@@ -343,4 +343,5 @@ def test_the_three_runtimes_declarations_are_read_from_their_images(example: str
 
     found = declaration(images.tag(example))
     assert found.names is not None and tuple(sorted(found.names)) == declared, found
+    assert not found.rejects_reserved, found  # the runtimes accept _tuning_objective_metric (golden case)
     assert found.undeclared(["ntrees", *declared, "sagemaker_program", RESERVED]) == ["ntrees"]

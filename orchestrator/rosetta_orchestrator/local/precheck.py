@@ -238,5 +238,5 @@ def _check_tuning(step: PlannedStep, parameters: dict[str, Any], findings: Findi
     if found.rejects_reserved:
         findings.warnings.append(
             f"step {step.name}: {image} rejects the hyperparameter {RESERVED}, which SageMaker adds to every "
-            "training job of a tuning job, so each of them would fail on AWS; the local run leaves it out. "
+            "training job of a tuning job, so each of them fails, on AWS as in this run. "
             f"The runtime must ignore {RESERVED} (as it ignores sagemaker_* keys)")

@@ -109,12 +109,12 @@ def tuning_job_name(step: str, execution_id: str) -> str:
     return f"{base}-{hashlib.sha256(f'{execution_id}/{step}'.encode()).hexdigest()[:11]}"
 
 
-def training_request(s: Spec, tuned: dict[str, str], job_name: str, *, send_reserved: bool) -> dict[str, Any]:
-    """The CreateTrainingJob request of one job of the tuning job."""
+def training_request(s: Spec, tuned: dict[str, str], job_name: str) -> dict[str, Any]:
+    """The CreateTrainingJob request of one job of the tuning job, with ``_tuning_objective_metric`` as on AWS
+    (an image that rejects it fails each job here as there; the precheck warns before the run)."""
     d = s.definition
-    hps = {**{str(k): str(v) for k, v in (d.get("StaticHyperParameters") or {}).items()}, **tuned}
-    if send_reserved:
-        hps[RESERVED] = s.objective
+    hps = {**{str(k): str(v) for k, v in (d.get("StaticHyperParameters") or {}).items()}, **tuned,
+           RESERVED: s.objective}
     request: dict[str, Any] = {
         "AlgorithmSpecification": d["AlgorithmSpecification"],
         "HyperParameters": hps,
@@ -140,7 +140,6 @@ def run_tuning(ctx: JobContext, args: dict[str, Any], *, execution_id: str, mach
     searcher = search.searcher(s.strategy, s.space, s.max_jobs, seed, s.direction)
     jobs: list[dict[str, str]] = []  # each job's values, asked for when it starts (Bayesian learns meanwhile)
     parallel = max(1, min(s.max_parallel, machine_parallel))
-    send_reserved = not (declaration and declaration.rejects_reserved)
     ctx.log(f"[rosetta] tuning job {name}: {s.strategy}, {searcher.total} training job(s), {parallel} at a time"
             + (f" (MaxParallelTrainingJobs {s.max_parallel}, bounded by this machine)" if parallel < s.max_parallel
                else "") + f", objective {s.direction} {s.objective}")
@@ -150,10 +149,6 @@ def run_tuning(ctx: JobContext, args: dict[str, Any], *, execution_id: str, mach
     elif s.strategy == "Bayesian":
         ctx.log(f"[rosetta] Bayesian search through Optuna's TPE sampler (seed {seed}); SageMaker's own search "
                 "would choose other values, and may find another best job")
-    if not send_reserved:
-        ctx.log(f"[rosetta] warning: {s.image} rejects the hyperparameter {RESERVED}, which SageMaker adds to every "
-                "training job of a tuning job: on AWS each of these jobs would fail. Locally it is left out; "
-                f"the runtime must ignore {RESERVED}")
     started = time.monotonic()
     created = dt.datetime.now(dt.UTC).isoformat()
     results: list[dict[str, Any] | None] = [None] * searcher.total
@@ -170,7 +165,7 @@ def run_tuning(ctx: JobContext, args: dict[str, Any], *, execution_id: str, mach
         ctx.log(f"{tag}[rosetta] {job}: " + ", ".join(f"{k}={v}" for k, v in jobs[i].items()))
         entry: dict[str, Any] = {"TrainingJobName": job, "TunedHyperParameters": jobs[i], "TrainingStartTime": t0}
         try:
-            props = run_training(sub, training_request(s, jobs[i], job, send_reserved=send_reserved))
+            props = run_training(sub, training_request(s, jobs[i], job))
             entry.update(TrainingJobStatus="Completed", FinalMetricDataList=props["FinalMetricDataList"],
                          ModelArtifacts=props["ModelArtifacts"])
         except StepFailed as exc:
