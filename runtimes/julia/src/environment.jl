@@ -7,8 +7,8 @@ env_value(v) = v === nothing ? "" : v isa AbstractString ? String(v) : v isa Sym
     toolkit_env(data, hyperparameters, resource, data_config) -> Dict{String,String}
 
 The variables the toolkit sets. `hyperparameters` are the ones GIVEN in hyperparameters.json,
-typed, `sagemaker_*` keys already left out (D4): `SM_HPS` and `SM_HP_<NAME>` carry only those,
-never the declared defaults.
+typed, SageMaker's own keys (`sagemaker_*`, `_tuning_objective_metric`) already left out (D4):
+`SM_HPS` and `SM_HP_<NAME>` carry only those, never the declared defaults.
 """
 function toolkit_env(data::Data, hyperparameters::AbstractDict, resource::AbstractDict, data_config::AbstractDict)
     env = Dict{String,String}(

@@ -15,11 +15,21 @@ function decode_value(raw)
 end
 
 """
+    reserved_hyperparameter(key::AbstractString) -> Bool
+
+Whether `key` is SageMaker's own, never the user's: `sagemaker_*` (the SDK's) and
+`_tuning_objective_metric` (added to every training job of a tuning job). Accepted and left out
+of the user's hyperparameters.
+"""
+reserved_hyperparameter(key::AbstractString) = startswith(key, "sagemaker_") || key == "_tuning_objective_metric"
+
+"""
     given_hyperparameters(raw::AbstractDict, defaults) -> Dict{Symbol,Any}
 
 The hyperparameters GIVEN in `raw` (hyperparameters.json), decoded and coerced to their declared
 type: `defaults` is a `NamedTuple` (from `hyperparameters(M)`) whose values imply the types, or
-`nothing` (values are passed decoded but untyped). `sagemaker_*` keys are left out; `None` /
+`nothing` (values are passed decoded but untyped). SageMaker's own keys are left out
+(`reserved_hyperparameter`); `None` /
 `null` means "not given" (the default applies); an undeclared key is an error when types are
 declared. These are what `SM_HPS` carries (D4).
 """
@@ -27,7 +37,7 @@ function given_hyperparameters(raw::AbstractDict, defaults::Union{NamedTuple,Not
     given = Dict{Symbol,Any}()
     for (k, v) in raw
         key = String(k)
-        startswith(key, "sagemaker_") && continue
+        reserved_hyperparameter(key) && continue
         if defaults !== nothing && !haskey(defaults, Symbol(key))
             declared = join(sort!(string.(collect(keys(defaults)))), ", ")
             throw(HyperparameterError("unknown hyperparameter '$key'; declared: $declared"))
