@@ -51,10 +51,7 @@ def pipeline() -> Pipeline:
     rounds = p.parameter("NumRound", 60)
     inputs = _inputs(p)
     train = _train(p, image, hosts, rounds)
-    # One OpenMP thread per serving worker: XGBoost's OpenMP pool, started by the runtime's warm-up
-    # prediction before it forks its workers, hangs a worker that predicts on its main thread (the
-    # runtime's fast path for sub-10 ms models); reported to the Python runtime, remove once fixed.
-    model = p.model("ModelXGB", model_data=train.model_data, trained_by=train, env={"OMP_NUM_THREADS": "1"})
+    model = p.model("ModelXGB", model_data=train.model_data, trained_by=train)
     p.transform("ScoreXGB", model=model, data=p.upload(HERE / "data" / "test", "xgboost-test"), instance_count=2)
     p.tuning("TuneXGB", image=image, runtime="python", inputs=inputs, objective="validation:accuracy",
              objective_type="Maximize", metrics=METRICS,
