@@ -274,7 +274,8 @@ def test_pipeline_run_folder(tmp_path: Path) -> None:
     steps = {"Train": StepResult("Train", "Training", status="Failed", image="my-model:latest",
                                  reason="Traceback (most recent call last):", exit_code=1, details=details),
              "Prep": StepResult("Prep", "Processing", status="Succeeded")}
-    result = RunResult("p", "exec-1", "Failed", 1.0, steps, store=None, parameters={})  # doctor reads no artifact
+    result = RunResult("p", "exec-1", "Failed", 1.0, steps, store=None,  # type: ignore[arg-type]  # doctor reads no artifact
+                       parameters={})
     (tmp_path / "exec-1").mkdir()
     (tmp_path / "exec-1" / "result.json").write_text(json.dumps(result.to_json(), default=str))
     d = diagnose_folder(tmp_path)

@@ -149,8 +149,8 @@ class Predictor:
 
 
 def batching_on(adapter: ModelAdapter, settings: ServingSettings) -> bool:
-    """D9: ``ROSETTA_BATCHING=auto`` (the default) and the user declared predict row-wise."""
-    return settings.batching == "auto" and getattr(adapter, "rowwise", False) is True
+    """D9: ``ROSETTA_BATCHING=auto`` (the default) or ``on``, and the user declared predict row-wise."""
+    return settings.batching in ("auto", "on") and getattr(adapter, "rowwise", False) is True
 
 
 def batching_status(adapter: ModelAdapter, settings: ServingSettings) -> str:

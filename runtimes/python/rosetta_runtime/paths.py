@@ -136,7 +136,7 @@ class ServingSettings:
     mme_memory_bytes: int = 0
     #: ROSETTA_MME_STATE_DIR: the registry the worker processes share (D6)
     mme_state_dir: Path = Path("/tmp/rosetta-mme")
-    #: ROSETTA_BATCHING (D9): "auto" batches the requests of a model whose predict is declared row-wise; "off"
+    #: ROSETTA_BATCHING (D9): "auto" (or "on") batches the requests of a model whose predict is declared row-wise; "off"
     batching: str = "auto"
     #: ROSETTA_BATCH_MAX_ROWS (D9): no batch exceeds it (a single larger request runs alone)
     batch_max_rows: int = 512
@@ -156,7 +156,7 @@ class ServingSettings:
         multi_model = _env("SAGEMAKER_MULTI_MODEL").lower() == "true"
         batching = _env("ROSETTA_BATCHING", "auto").lower()
         if batching not in BATCHING_MODES:
-            raise ValueError(f"ROSETTA_BATCHING must be 'auto' or 'off', got {_env('ROSETTA_BATCHING')!r}")
+            raise ValueError(f"ROSETTA_BATCHING must be 'auto', 'on' or 'off', got {_env('ROSETTA_BATCHING')!r}")
         max_rows = _env_int("ROSETTA_BATCH_MAX_ROWS", 512)
         if max_rows < 1:
             raise ValueError(f"ROSETTA_BATCH_MAX_ROWS must be at least 1, got {max_rows}")
@@ -184,8 +184,8 @@ class ServingSettings:
         )
 
 
-#: the values of ROSETTA_BATCHING (D9)
-BATCHING_MODES = ("auto", "off")
+#: the values of ROSETTA_BATCHING (D9); "on" is "auto" here (the R plumber worker needs it to batch at all)
+BATCHING_MODES = ("auto", "on", "off")
 
 #: the share of the container's memory that models may take when ROSETTA_MME_MEMORY_MB is not set (D6)
 MME_MEMORY_SHARE = 0.8

@@ -409,7 +409,7 @@ def test_declaration_and_settings() -> None:
 
 
 @pytest.mark.parametrize("name, value, message", [
-    ("ROSETTA_BATCHING", "on", "ROSETTA_BATCHING must be 'auto' or 'off', got 'on'"),
+    ("ROSETTA_BATCHING", "yes", "ROSETTA_BATCHING must be 'auto', 'on' or 'off', got 'yes'"),
     ("ROSETTA_BATCH_MAX_ROWS", "0", "ROSETTA_BATCH_MAX_ROWS must be at least 1, got 0"),
     ("ROSETTA_BATCH_WAIT_MS", "-1", "ROSETTA_BATCH_WAIT_MS must be milliseconds ≥ 0, got '-1'"),
     ("ROSETTA_BATCH_WAIT_MS", "soon", "ROSETTA_BATCH_WAIT_MS must be a number, got 'soon'"),
