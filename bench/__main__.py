@@ -241,6 +241,8 @@ def plot_results(med: dict[str, dict[str, float]], folder: Path) -> Path:
 OTHER_PARTS: dict[str, tuple[str, list[str]]] = {
     "mme": ("Multi-model mode of the Python runtime: warm invoke vs single-model, memory per model",
             ["runtimes/python/bench_mme.py"]),
+    "mme-endpoint": ("Multi-model endpoint: 100 models round-robin at c=8 under a budget for 20, per runtime",
+                     ["-m", "bench.mme_endpoint"]),
     "endpoint": ("Local endpoint: a serial inference pipeline through the front vs its containers called directly",
                  ["-m", ENDPOINT_BENCH]),
     "r": ("R runtime: plumber and rpy2 flavours vs plumber as shipped", ["runtimes/r/bench.py"]),
@@ -253,8 +255,8 @@ OTHER_PARTS: dict[str, tuple[str, list[str]]] = {
                   ["orchestrator/bench/scale_out.py"]),
 }
 METHOD = """\
-`./dev bench [PART ...]` runs the parts named (all by default: serving, batching, constant, mme, endpoint,
-r, julia, pipeline, pipeline-cache, scale-out); `--no-build` uses the images as they are.
+`./dev bench [PART ...]` runs the parts named (all by default: serving, batching, constant, mme,
+mme-endpoint, endpoint, r, julia, pipeline, pipeline-cache, scale-out); `--no-build` uses the images as they are.
 
 Method. Everything runs on this machine, in containers started from the project's images, load from
 Debian's `wrk` (1 thread, keep-alive) on 127.0.0.1; contestants of a part are measured in rotated or
@@ -271,7 +273,9 @@ the page faults of fresh memory, so it is slower; runs before 2 December used th
 INPROCESS_PARTS = ("serving", "batching", "constant")
 PARTS = (*INPROCESS_PARTS, *OTHER_PARTS)
 #: example images the script parts need (built in a full run)
-PART_EXAMPLES = {"mme": ["iris-python"], "endpoint": ["chain-r", "chain-python", "chain-julia"],
+PART_EXAMPLES = {"mme": ["iris-python"],
+                 "mme-endpoint": ["iris-python", "iris-r", "iris-r-rpy2", "iris-julia"],
+                 "endpoint": ["chain-r", "chain-python", "chain-julia"],
                  "pipeline": ["iris-python", "iris-r", "iris-julia"],
                  "pipeline-cache": ["iris-python", "iris-r", "iris-julia"], "scale-out": ["xgboost"]}
 
