@@ -11,9 +11,13 @@ For each runtime's iris example image, one run:
    memory growth at load)`` (× workers for worker processes, D6), and an iris model alone costs a
    fraction of a MiB, too little for a whole-MiB ``ROSETTA_MME_MEMORY_MB`` to hold exactly ``--fit``
    models;
-2. measures what one loaded model costs by the runtime's own accounting (its "loaded … (cost X MiB"
-   log line) on a throw-away multi-model container with a generous budget, and sets the endpoint's
-   budget to ``--fit`` + ½ models;
+2. sets the endpoint's budget to ``--fit`` + ½ models at the least a model can cost by the runtime's
+   own accounting, its size on disk × worker processes (Julia: one process). A load that grows the
+   memory by more costs more, so fewer fit: what one model cost is read from the container's
+   "loaded … (cost X MiB" log lines (median and max over every load of the run), and how many
+   models it holds at the end is printed. (Measuring the cost on a throw-away container first gave a
+   budget 1-4x too large: the first loads in fresh worker processes grow their heaps by several MiB,
+   later loads do not);
 3. brings up ``rosetta endpoint up NAME --multi-model FOLDER`` (2 workers; Julia: 2 threads) and
    calls it through boto3's ``invoke_endpoint(TargetModel=…)``:
 
@@ -39,6 +43,7 @@ import re
 import shutil
 import statistics
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -54,19 +59,19 @@ from botocore.exceptions import ClientError
 
 from bench.harness import ROW, train_example
 from sagemaker_rosetta import images, local_images
-from sagemaker_rosetta.containers import Container, Server, container_name
+from sagemaker_rosetta.containers import Container
 from sagemaker_rosetta.endpoint import daemon, deploy, spec
 from sagemaker_rosetta.endpoint.state import State
 from sagemaker_rosetta.httpclient import request
-from sagemaker_rosetta.mlroot import pack_model, unpack_model
+from sagemaker_rosetta.mlroot import pack_model
 
 #: runtime → its iris example image (table name in :data:`sagemaker_rosetta.images.EXAMPLES`)
 RUNTIMES = {"python": "iris-python", "r-plumber": "iris-r", "r-rpy2": "iris-r-rpy2", "julia": "iris-julia"}
 #: incompressible bytes added to every archive (see the module's docstring)
 PAD_BYTES = 1024 * 1024
 WORKERS = "2"
-#: throw-away models loaded to read the per-model cost
-CALIBRATION_MODELS = 4
+#: the runtimes whose workers are threads of one process (a model is loaded once, not once per worker)
+THREADED = {"julia"}
 WARM_REPEATS = 5
 LOADED = re.compile(r"model '([^']+)' loaded from \S+ in [\d.]+ s \(cost ([\d.]+) MiB")
 UNLOADED = re.compile(r"model '[^']+' unloaded\s*$", re.M)
@@ -76,7 +81,8 @@ UNLOADED = re.compile(r"model '[^']+' unloaded\s*$", re.M)
 class Figures:
     runtime: str
     image: str
-    cost_mib: float = 0.0
+    floor_mib: float = 0.0
+    costs_mib: list[float] = field(default_factory=list)
     budget_mib: int = 0
     cold_ms: list[float] = field(default_factory=list)
     warm_ms: list[float] = field(default_factory=list)
@@ -94,7 +100,9 @@ class Figures:
         lat = sorted(self.latencies_ms) or [float("nan")]
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
         n_err = sum(self.errors.values())
-        return (f"{self.runtime}: {self.cost_mib:.1f} MiB per model, budget {self.budget_mib} MiB | "
+        costs = self.costs_mib or [float("nan")]
+        return (f"{self.runtime}: cost per model {statistics.median(costs):.1f} MiB (max {max(costs):.1f}, least "
+                f"{self.floor_mib:.1f}), budget {self.budget_mib} MiB | "
                 f"cold first invoke {cold:.0f} ms (max {max(self.cold_ms):.0f}) vs warm {warm:.1f} ms = "
                 f"{cold / warm:.0f}x | round-robin c=8: {self.requests:,} requests in {self.seconds:.1f} s = "
                 f"{self.requests / self.seconds:.1f} req/s, p50 {statistics.median(lat):.0f} ms, p99 {p99:.0f} ms, "
@@ -119,36 +127,11 @@ def logged(container: str) -> str:
     return Container(image="", name=container).logs()
 
 
-def calibrate(image: str, archive: Path, work: Path, say: Callable[[str], None]) -> float:
-    """The median cost (MiB) the runtime charges for one loaded copy of ``archive``."""
-    root = work / "calibration"
-    for k in range(CALIBRATION_MODELS):
-        unpack_model(archive, root / f"c{k}" / "model")
-    for p in [root, *root.rglob("*")]:
-        p.chmod(0o755 if p.is_dir() else 0o644)
-    server = Server(image, env={"SAGEMAKER_MULTI_MODEL": "true", "ROSETTA_MME_MEMORY_MB": "100000",
-                                "SAGEMAKER_MODEL_SERVER_WORKERS": WORKERS},
-                    volumes={root: "/opt/ml/models:ro"}, name=container_name("bench-mme-calibrate"))
-    try:
-        server.start()
-        server.wait_ready(300)
-        for k in range(CALIBRATION_MODELS):
-            body = json.dumps({"model_name": f"c{k}", "url": f"/opt/ml/models/c{k}/model"}).encode()
-            resp = server.request("POST", "/models", body, {"Content-Type": "application/json"}, timeout=300)
-            if resp.status != 200:
-                raise RuntimeError(f"calibration load of c{k}: HTTP {resp.status}: {resp.body[:300]!r}")
-        deadline = time.monotonic() + 30
-        while True:  # the log line is written before the answer, but docker's log copy may lag
-            costs = [float(m.group(2)) for m in LOADED.finditer(server.logs())]
-            if len(costs) >= CALIBRATION_MODELS or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        if not costs:
-            raise RuntimeError(f"{image} logged no 'loaded … (cost X MiB' line:\n{server.logs()[-2000:]}")
-        say(f"  calibration: costs {costs} MiB")
-        return statistics.median(costs)
-    finally:
-        server.remove()
+def floor_mib(archive: Path, runtime: str) -> float:
+    """The least a loaded copy of ``archive`` costs: its files' sizes × the worker processes (D6)."""
+    with tarfile.open(archive) as tar:
+        size = sum(m.size for m in tar.getmembers() if m.isfile())
+    return size * (1 if runtime in THREADED else int(WORKERS)) / 2**20
 
 
 def client(url: str) -> Any:
@@ -214,8 +197,8 @@ def measure(runtime: str, model: Path, work: Path, args: argparse.Namespace, say
     fig = Figures(runtime, image)
     folder = work / "models"
     keys = archives(model, folder, args.models)
-    fig.cost_mib = calibrate(image, folder / keys[0], work, say)
-    fig.budget_mib = max(1, int((args.fit + 0.5) * fig.cost_mib + 0.5))
+    fig.floor_mib = floor_mib(folder / keys[0], runtime)
+    fig.budget_mib = max(1, int((args.fit + 0.5) * fig.floor_mib + 0.5))
     state = State(work / "state")
     name = f"bench-mme-{runtime}"
     made = spec.from_create_model({"PrimaryContainer": {
@@ -235,6 +218,7 @@ def measure(runtime: str, model: Path, work: Path, args: argparse.Namespace, say
         round_robin(rt, name, keys, args.concurrency, args.requests, args.seconds, fig)
         text = logged(container)
         fig.loads, fig.unloads = len(LOADED.findall(text)) - loads, len(UNLOADED.findall(text)) - unloads
+        fig.costs_mib = [float(m.group(2)) for m in LOADED.finditer(text)]
         listing = request(port, "GET", "/models?limit=1000", None, {}, 30)
         fig.held_at_end = len(json.loads(listing.body)["models"])
     finally:
@@ -263,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: image(s) {', '.join(missing)} missing: run `rosetta setup --examples`", file=sys.stderr)
         return 2
     print(f"{args.models} models (one iris model.tar.gz + {PAD_BYTES // 1024} KiB padding under {args.models} keys), "
-          f"budget for {args.fit} + 1/2 by the runtime's own cost per model, {WORKERS} workers (Julia: threads); "
+          f"budget for {args.fit} + 1/2 at a model's least cost (size x worker processes), {WORKERS} workers "
+          "(Julia: threads); "
           f"cold = first invoke of {args.cold} models (extract + load + invoke), warm = the same models "
           f"{WARM_REPEATS} more times; round-robin over all {args.models} at c={args.concurrency}, at most "
           f"{args.requests:,} requests or {args.seconds:g} s; boto3 invoke_endpoint(TargetModel=...) through the "
