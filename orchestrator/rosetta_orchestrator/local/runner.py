@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rosetta_orchestrator.local import cache, container, declarations, tuning
+from rosetta_orchestrator.local import cache, container, tuning
 from rosetta_orchestrator.local.conditions import ConditionError
 from rosetta_orchestrator.local.context import JobContext, Models, StepFailed
 from rosetta_orchestrator.local.control import (
@@ -31,7 +31,6 @@ from rosetta_orchestrator.local.control import (
     run_model,
     run_register,
 )
-from rosetta_orchestrator.local.declarations import Declaration
 from rosetta_orchestrator.local.expressions import ExpressionError, Resolver
 from rosetta_orchestrator.local.plan import SUPPORTED, DefinitionError, Plan, PlannedStep, build_plan
 from rosetta_orchestrator.local.processing import run_processing
@@ -164,8 +163,7 @@ class LocalRunner:
     def __init__(self, definition: Mapping[str, Any], *, store: Store, workdir: Path, pipeline_name: str,
                  parameters: Mapping[str, str] | None = None, reporter: Reporter | None = None,
                  max_parallel: int = 4, ready_timeout: float = 180, use_cache: bool = True,
-                 resume: Mapping[str, Any] | None = None, image_id: Callable[[str], str] | None = None,
-                 declare: Callable[..., Declaration] | None = declarations.declaration) -> None:
+                 resume: Mapping[str, Any] | None = None, image_id: Callable[[str], str] | None = None) -> None:
         self.definition = definition
         self.plan: Plan = build_plan(definition)
         self.store = store
@@ -184,8 +182,6 @@ class LocalRunner:
         self.use_cache = use_cache
         self.registry = Registry(store)
         self._image_id = image_id or _engine_image_id
-        #: reads an image's hyperparameter declaration (tuning; None: never probe)
-        self._declare = declare
         self._stop = threading.Event()
 
     # -- the execution ----------------------------------------------------------------------
@@ -372,11 +368,8 @@ class LocalRunner:
             if kind == "Training":
                 return run_training(ctx, args)
             if kind == "Tuning":
-                image = str(args["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"])
-                env = args["TrainingJobDefinition"].get("Environment") or {}
                 return run_tuning(ctx, args, execution_id=execution_id,
-                                  machine_parallel=tuning.machine_parallel(self.max_parallel),
-                                  declaration=self._declare(image, env) if self._declare else None)
+                                  machine_parallel=tuning.machine_parallel(self.max_parallel))
             if kind == "Processing":
                 return run_processing(ctx, args, list(step.definition.get("PropertyFiles") or []))
             return run_transform(ctx, args, ready_timeout=self.ready_timeout)

@@ -35,7 +35,7 @@ from typing import Any
 
 from rosetta_orchestrator.local import search
 from rosetta_orchestrator.local.context import JobContext, StepFailed
-from rosetta_orchestrator.local.declarations import RESERVED, Declaration
+from rosetta_orchestrator.local.declarations import RESERVED
 from rosetta_orchestrator.local.plan import DefinitionError
 from rosetta_orchestrator.local.training import run_training
 
@@ -132,8 +132,7 @@ def training_request(s: Spec, tuned: dict[str, str], job_name: str) -> dict[str,
     return request
 
 
-def run_tuning(ctx: JobContext, args: dict[str, Any], *, execution_id: str, machine_parallel: int,
-               declaration: Declaration | None = None) -> dict[str, Any]:
+def run_tuning(ctx: JobContext, args: dict[str, Any], *, execution_id: str, machine_parallel: int) -> dict[str, Any]:
     s = spec(args)
     name = tuning_job_name(ctx.step, execution_id)
     seed = s.seed if s.seed is not None else int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
